@@ -1,0 +1,17 @@
+# Third-party dependencies, all from Debian 12 (see deploy/install-deps.sh).
+
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(Boost 1.81 CONFIG REQUIRED COMPONENTS headers)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(tomlplusplus REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+if(PYLON_BUILD_TESTS)
+    find_package(Catch2 2 REQUIRED)
+    include(Catch)
+endif()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Pylon needs to build, test and run.
+# Idempotent: packages already present are left alone; `apt-get update` runs once per call,
+# and only when something is missing. Works as root or through sudo.
+set -euo pipefail
+
+packages=(
+    build-essential cmake ninja-build ccache pkg-config git ca-certificates
+    libboost1.81-dev libssl-dev openssl libsodium-dev
+    libpqxx-dev libpq-dev postgresql-15 postgresql-common
+    nlohmann-json3-dev catch2 libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
+)
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+else
+    echo "install-deps.sh: needs root or sudo to install packages" >&2
+    exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps.sh: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
