@@ -35,12 +35,6 @@ public:
 
 }  // namespace
 
-Secret::~Secret() {
-    // Best effort: overwrite the secret before the allocation is reused.
-    volatile char* p = value_.data();
-    for (std::size_t i = 0; i < value_.size(); ++i) p[i] = 0;
-}
-
 Result<void> init_logging(const LogOptions& options) {
     static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn",
                                                    "error", "critical", "off"};

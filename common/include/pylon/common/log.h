@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "pylon/common/result.h"
+#include "pylon/common/secret.h"
 
 namespace pylon {
 
@@ -24,24 +25,6 @@ struct LogOptions {
 
 // Configures the default logger (to stderr). Errc::invalid_argument for an unknown level.
 [[nodiscard]] Result<void> init_logging(const LogOptions& options);
-
-// A value that must not be logged. Holds the secret; formats as "<redacted>".
-class Secret {
-public:
-    Secret() = default;
-    explicit Secret(std::string value) : value_(std::move(value)) {}
-    ~Secret();
-    Secret(const Secret&) = default;
-    Secret& operator=(const Secret&) = default;
-    Secret(Secret&&) noexcept = default;
-    Secret& operator=(Secret&&) noexcept = default;
-
-    const std::string& reveal() const noexcept { return value_; }
-    bool empty() const noexcept { return value_.empty(); }
-
-private:
-    std::string value_;
-};
 
 namespace log {
 template <typename... Args>
@@ -64,10 +47,3 @@ void error(fmt::format_string<Args...> f, Args&&... args) {
 
 }  // namespace pylon
 
-template <>
-struct fmt::formatter<pylon::Secret> : fmt::formatter<std::string_view> {
-    template <typename Ctx>
-    auto format(const pylon::Secret&, Ctx& ctx) const {
-        return fmt::formatter<std::string_view>::format("<redacted>", ctx);
-    }
-};

@@ -1,0 +1,212 @@
+// PublicKey: parsing (PEM/DER SPKI, raw, TUF), key IDs and signature verification.
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+
+#include "key_handle.h"
+#include "openssl_util.h"
+#include "pylon/signing/encoding.h"
+#include "pylon/signing/errors.h"
+#include "pylon/signing/json.h"
+#include "pylon/signing/keys.h"
+#include "pylon/signing/sha256.h"
+
+namespace pylon::signing {
+
+std::string_view to_string(KeyType type) noexcept {
+    return type == KeyType::ed25519 ? "ed25519" : "ecdsa-p256";
+}
+
+Result<KeyType> parse_key_type(std::string_view name) {
+    if (name == "ed25519") return KeyType::ed25519;
+    if (name == "ecdsa-p256" || name == "ecdsa" || name == "p256") return KeyType::ecdsa_p256;
+    return Error(Errc::bad_key, "unknown key type '" + std::string(name) +
+                                    "' (expected ed25519 or ecdsa-p256)");
+}
+
+namespace detail {
+
+Result<ossl::Pkey> pkey_from_raw_public(KeyType type, ByteView raw) {
+    if (type == KeyType::ed25519) {
+        if (raw.size() != crypto_sign_PUBLICKEYBYTES) {
+            return Error(Errc::bad_key, "an Ed25519 public key is 32 bytes, got " + std::to_string(raw.size()));
+        }
+        ossl::Pkey pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
+        if (!pkey) return Error(Errc::bad_key, "invalid Ed25519 public key: " + ossl::take_errors());
+        return pkey;
+    }
+    if (raw.size() != 65 && raw.size() != 33) {
+        return Error(Errc::bad_key, "a P-256 public key is a 65- or 33-byte SEC1 point, got " +
+                                        std::to_string(raw.size()) + " bytes");
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("prime256v1"), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<std::uint8_t*>(raw.data()), raw.size()),
+        OSSL_PARAM_construct_end()};
+    ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+    EVP_PKEY* out = nullptr;
+    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+        EVP_PKEY_fromdata(ctx.get(), &out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        return Error(Errc::bad_key, "invalid P-256 public key: " + ossl::take_errors());
+    }
+    ossl::Pkey pkey(out);
+    // fromdata does not check that the point is on the curve; a public-key check does.
+    ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
+    if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+        return Error(Errc::bad_key, "P-256 public key is not a valid curve point: " + ossl::take_errors());
+    }
+    return pkey;
+}
+
+Result<std::pair<KeyType, Bytes>> raw_public_from_pkey(EVP_PKEY* pkey) {
+    const int id = EVP_PKEY_get_base_id(pkey);
+    if (id == EVP_PKEY_ED25519) {
+        Bytes raw(32);
+        std::size_t len = raw.size();
+        if (EVP_PKEY_get_raw_public_key(pkey, raw.data(), &len) != 1 || len != 32) {
+            return Error(Errc::bad_key, "cannot read Ed25519 public key: " + ossl::take_errors());
+        }
+        return std::pair{KeyType::ed25519, std::move(raw)};
+    }
+    if (id == EVP_PKEY_EC) {
+        char group[64] = {};
+        std::size_t glen = 0;
+        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) != 1 ||
+            std::string_view(group, glen) != "prime256v1") {
+            return Error(Errc::bad_key, "unsupported elliptic curve '" + std::string(group, glen) +
+                                            "' (only P-256 is supported)");
+        }
+        // Ask for the uncompressed form whatever form the key was read in.
+        EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "uncompressed");
+        Bytes raw(65);
+        std::size_t len = 0;
+        if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, raw.data(), raw.size(), &len) != 1 ||
+            len != 65) {
+            return Error(Errc::bad_key, "cannot read P-256 public key: " + ossl::take_errors());
+        }
+        return std::pair{KeyType::ecdsa_p256, std::move(raw)};
+    }
+    return Error(Errc::bad_key, std::string("unsupported key algorithm ") +
+                                    (EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "?") +
+                                    " (expected Ed25519 or ECDSA P-256)");
+}
+
+}  // namespace detail
+
+Result<PublicKey> PublicKey::make(KeyType type, Bytes raw) {
+    PublicKey key;
+    key.type_ = type;
+    PYLON_TRY_ASSIGN(auto pkey, detail::pkey_from_raw_public(type, raw));
+    PYLON_TRY_ASSIGN(auto normalized, detail::raw_public_from_pkey(pkey.get()));
+    key.raw_ = std::move(normalized.second);
+    key.handle_ = std::make_shared<detail::KeyHandle>(std::move(pkey));
+    PYLON_TRY_ASSIGN(std::string canonical, canonical_json(key.to_tuf()));
+    key.key_id_ = to_hex(sha256(canonical));
+    return key;
+}
+
+Result<PublicKey> PublicKey::from_raw(KeyType type, ByteView raw) {
+    return make(type, Bytes(raw.begin(), raw.end()));
+}
+
+Result<PublicKey> PublicKey::from_der(ByteView der) {
+    const unsigned char* p = der.data();
+    ossl::Pkey pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+    if (!pkey) return Error(Errc::bad_key, "not a DER SubjectPublicKeyInfo: " + ossl::take_errors());
+    if (p != der.data() + der.size()) return Error(Errc::bad_key, "trailing bytes after the public key");
+    PYLON_TRY_ASSIGN(auto raw, detail::raw_public_from_pkey(pkey.get()));
+    return make(raw.first, std::move(raw.second));
+}
+
+Result<PublicKey> PublicKey::from_pem(std::string_view pem) {
+    if (pem.size() > 64 * 1024) return Error(Errc::bad_key, "public key PEM is too large");
+    if (pem.find("-----BEGIN PUBLIC KEY-----") == std::string_view::npos) {
+        return Error(Errc::bad_key, "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
+    }
+    auto bio = ossl::mem_bio(pem);
+    ossl::Pkey pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+    if (!pkey) return Error(Errc::bad_key, "unreadable PEM public key: " + ossl::take_errors());
+    PYLON_TRY_ASSIGN(auto raw, detail::raw_public_from_pkey(pkey.get()));
+    return make(raw.first, std::move(raw.second));
+}
+
+Result<PublicKey> PublicKey::from_tuf(const nlohmann::json& key) {
+    if (!key.is_object() || !key.contains("keytype") || !key["keytype"].is_string() ||
+        !key.contains("scheme") || !key["scheme"].is_string() || !key.contains("keyval") ||
+        !key["keyval"].is_object() || !key["keyval"].contains("public") ||
+        !key["keyval"]["public"].is_string()) {
+        return Error(Errc::bad_key, "TUF key needs string keytype, scheme and keyval.public");
+    }
+    const auto& keytype = key["keytype"].get_ref<const std::string&>();
+    const auto& scheme = key["scheme"].get_ref<const std::string&>();
+    const auto& pub = key["keyval"]["public"].get_ref<const std::string&>();
+    if (keytype == "ed25519" && scheme == "ed25519") {
+        auto raw = hex_decode(pub);
+        if (!raw) return Error(Errc::bad_key, "Ed25519 TUF key: keyval.public is not hex");
+        return make(KeyType::ed25519, std::move(*raw));
+    }
+    if ((keytype == "ecdsa" || keytype == "ecdsa-sha2-nistp256") && scheme == "ecdsa-sha2-nistp256") {
+        PYLON_TRY_ASSIGN(PublicKey k, from_pem(pub));
+        if (k.type() != KeyType::ecdsa_p256) return Error(Errc::bad_key, "ECDSA TUF key holds another key type");
+        return k;
+    }
+    return Error(Errc::bad_key, "unsupported TUF key (keytype '" + keytype + "', scheme '" + scheme + "')");
+}
+
+Bytes PublicKey::to_der() const {
+    unsigned char* out = nullptr;
+    const int len = i2d_PUBKEY(handle_->pkey.get(), &out);
+    if (len <= 0) std::abort();  // encoding a key we built and checked cannot fail
+    Bytes der(out, out + len);
+    OPENSSL_free(out);
+    return der;
+}
+
+std::string PublicKey::to_pem() const {
+    const Bytes der = to_der();
+    std::string b64 = base64_encode(der);
+    std::string pem = "-----BEGIN PUBLIC KEY-----\n";
+    for (std::size_t i = 0; i < b64.size(); i += 64) pem += b64.substr(i, 64) + "\n";
+    pem += "-----END PUBLIC KEY-----\n";
+    return pem;
+}
+
+nlohmann::json PublicKey::to_tuf() const {
+    if (type_ == KeyType::ed25519) {
+        return {{"keytype", "ed25519"}, {"scheme", "ed25519"}, {"keyval", {{"public", hex_encode(raw_)}}}};
+    }
+    return {{"keytype", "ecdsa"}, {"scheme", "ecdsa-sha2-nistp256"}, {"keyval", {{"public", to_pem()}}}};
+}
+
+Result<void> PublicKey::verify(ByteView message, ByteView signature) const {
+    if (type_ == KeyType::ed25519) {
+        if (signature.size() != crypto_sign_BYTES) {
+            return Error(Errc::bad_signature, "an Ed25519 signature is 64 bytes, got " +
+                                                  std::to_string(signature.size()));
+        }
+        if (crypto_sign_verify_detached(signature.data(), message.data(), message.size(), raw_.data()) != 0) {
+            return Error(Errc::bad_signature, "Ed25519 signature does not verify with key " + key_id_.substr(0, 16));
+        }
+        return {};
+    }
+    if (signature.empty() || signature.size() > 80) {
+        return Error(Errc::bad_signature, "an ECDSA P-256 DER signature is 8 to 72 bytes, got " +
+                                              std::to_string(signature.size()));
+    }
+    ossl::MdCtx ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, handle_->pkey.get()) != 1) {
+        return Error(Errc::crypto_failure, "ECDSA verify init failed: " + ossl::take_errors());
+    }
+    const int rc = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size());
+    ossl::take_errors();
+    if (rc != 1) {
+        return Error(Errc::bad_signature, "ECDSA P-256 signature does not verify with key " + key_id_.substr(0, 16));
+    }
+    return {};
+}
+
+}  // namespace pylon::signing
