@@ -35,7 +35,7 @@ public:
 
 }  // namespace
 
-Result<void> init_logging(const LogOptions& options) {
+Result<void> init_logging(const LogOptions& options, spdlog::sink_ptr sink) {
     static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn",
                                                    "error", "critical", "off"};
     if (std::find(std::begin(kLevels), std::end(kLevels), options.level) == std::end(kLevels)) {
@@ -43,7 +43,7 @@ Result<void> init_logging(const LogOptions& options) {
                      "unknown log level '" + options.level +
                          "' (expected trace, debug, info, warn, error, critical or off)");
     }
-    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    if (!sink) sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     auto logger = std::make_shared<spdlog::logger>(options.name, std::move(sink));
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     if (options.format == LogFormat::json) {

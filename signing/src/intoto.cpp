@@ -115,7 +115,6 @@ bool Statement::has_subject(const Digest& sha256, std::string_view name) const {
 }
 
 Result<nlohmann::json> slsa_quantization_predicate(const QuantizationProvenance& p) {
-    if (p.base_model_uri.empty()) return malformed("provenance: the base model needs a name or URI");
     if (p.quantization.empty()) return malformed("provenance: quantization type is empty");
     if (p.target.empty()) return malformed("provenance: hardware target is empty");
     const auto at = p.quantizer.rfind('@');

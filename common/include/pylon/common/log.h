@@ -23,8 +23,9 @@ struct LogOptions {
     std::string name = "pylon";  // the program's name, in every line
 };
 
-// Configures the default logger (to stderr). Errc::invalid_argument for an unknown level.
-[[nodiscard]] Result<void> init_logging(const LogOptions& options);
+// Configures the default logger, writing to `sink` (stderr when null).
+// Errc::invalid_argument for an unknown level.
+[[nodiscard]] Result<void> init_logging(const LogOptions& options, spdlog::sink_ptr sink = nullptr);
 
 namespace log {
 template <typename... Args>

@@ -54,7 +54,7 @@ struct Statement {
 };
 
 struct QuantizationProvenance {
-    std::string base_model_uri;     // e.g. "hf://meta-llama/Llama-2-7b" or a file name
+    std::string base_model_uri;     // optional: where it came from, e.g. "hf://meta-llama/Llama-2-7b"
     Digest base_model_sha256{};
     std::string quantizer;          // "<tool>@<version>", e.g. "llama.cpp@b4567"
     std::string quantization;       // e.g. "Q4_0"

@@ -1,0 +1,15 @@
+// Registration of the pylon CLI's command groups.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace pylon::cli {
+
+void add_key_commands(CLI::App& app);     // key generate, key public
+void add_model_commands(CLI::App& app);   // sign model, verify model
+void add_attest_commands(CLI::App& app);  // attest provenance, verify attestation
+
+// `verify` is shared by model_commands and attest_commands: the first caller creates it.
+CLI::App* verify_group(CLI::App& app);
+
+}  // namespace pylon::cli
