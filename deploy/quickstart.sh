@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Pylon quickstart: installs dependencies, builds, and runs the main job on its embedded
+# default. Today that is the signing demo: generate a publisher key, sign the sample model
+# (OpenSSF model-signing bundle), verify it, attach signed SLSA provenance, and watch a
+# tampered copy be refused. Work files go to build/quickstart/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install-deps.sh
+bash deploy/build.sh >/dev/null
+pylon=build/bin/pylon
+work=build/quickstart
+model_src=deploy/samples/stories260K-q8_0.gguf
+rm -rf "$work"
+mkdir -p "$work"
+model=$work/stories260K-q8_0.gguf
+cp "$model_src" "$model"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "1. Generate an ECDSA P-256 publisher key (the OpenSSF model-signing key type)"
+$pylon key generate --type ecdsa-p256 --out "$work/publisher"
+
+step "2. Sign the sample model (stories260K, Q8_0 GGUF)"
+$pylon sign model "$model" --key "$work/publisher.key"
+
+step "3. Verify the signature"
+$pylon verify model "$model" --key "$work/publisher.pub"
+
+step "4. Attest how the build was made (SLSA v1 provenance in a DSSE envelope) and verify it"
+$pylon attest provenance "$model" --key "$work/publisher.key" \
+    --base-model stories260K-f32.gguf \
+    --base-model-digest sha256:5a9d168bd9d9e29302e0d604e9a4c97184057ad87661cd7e7cc4318fdeba6d9c \
+    --quantizer llama.cpp@b4747 --quantization Q8_0 --target x86_64-avx2 \
+    --out "$work/provenance.intoto.json"
+$pylon verify attestation "$work/provenance.intoto.json" --key "$work/publisher.pub" --subject "$model"
+
+step "5. Tamper with a copy (flip one bit) and verify again: it must be refused"
+tampered=$work/tampered.gguf
+cp "$model" "$tampered"
+cp "$model.sig" "$tampered.sig"
+byte=$(od -An -tu1 -j 4096 -N1 "$tampered" | tr -d ' ')
+printf "$(printf '\\%03o' $(( byte ^ 1 )))" | dd of="$tampered" bs=1 seek=4096 conv=notrunc status=none
+if $pylon verify model "$tampered" --key "$work/publisher.pub"; then
+    echo "quickstart: FAILED — the tampered model was accepted" >&2
+    exit 1
+fi
+echo "refused, as it should be"
+
+step "Done. Files are in $work/"
