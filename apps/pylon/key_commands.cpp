@@ -68,8 +68,8 @@ void add_key_commands(CLI::App& app) {
 
     auto gen = std::make_shared<GenerateOptions>();
     auto* g = key->add_subcommand("generate", "Generate a key pair: PREFIX.key (private) and PREFIX.pub");
-    g->add_option("--type", gen->type, "Key type: ed25519 or ecdsa-p256")
-        ->check(CLI::IsMember({"ed25519", "ecdsa-p256"}))
+    g->add_option("--type", gen->type, "Key type: ed25519, ecdsa-p256 or ecdsa-p384")
+        ->check(CLI::IsMember({"ed25519", "ecdsa-p256", "ecdsa-p384"}))
         ->capture_default_str();
     g->add_option("--out", gen->out, "Path prefix of the files to write")->required();
     g->add_flag("--force", gen->force, "Overwrite existing files");

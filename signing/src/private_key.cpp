@@ -1,8 +1,8 @@
 // PrivateKey: generation, signing, PKCS#8 import/export and saving to disk.
 //
 // Ed25519 keys are held as libsodium's 64-byte secret key (seed || public key) and sign with
-// libsodium; OpenSSL is used only to read and write their PKCS#8 form. P-256 keys are
-// OpenSSL EVP_PKEYs.
+// libsodium; OpenSSL is used only to read and write their PKCS#8 form. ECDSA keys (P-256,
+// P-384) are OpenSSL EVP_PKEYs.
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -33,7 +33,7 @@ int no_passphrase(char*, int, int, void*) { return -1; }
 struct PrivateKey::Impl {
     KeyType type = KeyType::ed25519;
     std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> ed_sk{};  // Ed25519 only
-    ossl::Pkey ec;                                                  // P-256 only
+    ossl::Pkey ec;                                                  // ECDSA only
     ~Impl() { sodium_memzero(ed_sk.data(), ed_sk.size()); }
 
     // Impl is nested in PrivateKey, so these may use its private constructor.
@@ -62,23 +62,23 @@ struct PrivateKey::Impl {
             return key;
         }
         if (id != EVP_PKEY_EC) {
-            return Error(Errc::bad_key, "unsupported private key algorithm (expected Ed25519 or ECDSA P-256)");
+            return Error(Errc::bad_key, "unsupported private key algorithm (expected Ed25519 or ECDSA P-256/P-384)");
         }
         PYLON_TRY_ASSIGN(auto raw, detail::raw_public_from_pkey(pkey.get()));
         ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
         if (!check || EVP_PKEY_pairwise_check(check.get()) != 1) {
-            return Error(Errc::bad_key, "P-256 private key is inconsistent: " + ossl::take_errors());
+            return Error(Errc::bad_key, "ECDSA private key is inconsistent: " + ossl::take_errors());
         }
         PYLON_TRY_ASSIGN(PublicKey pub, PublicKey::from_raw(raw.first, raw.second));
         auto impl = std::make_unique<Impl>();
-        impl->type = KeyType::ecdsa_p256;
+        impl->type = raw.first;
         impl->ec = std::move(pkey);
         return PrivateKey(std::move(impl), std::move(pub));
     }
 
     // An OpenSSL view of the key, for PKCS#8 export.
     Result<ossl::Pkey> to_pkey() const {
-        if (type == KeyType::ecdsa_p256) {
+        if (type != KeyType::ed25519) {
             EVP_PKEY_up_ref(ec.get());
             return ossl::Pkey(ec.get());
         }
@@ -105,8 +105,11 @@ Result<PrivateKey> PrivateKey::generate(KeyType type) {
         sodium_memzero(seed.data(), seed.size());
         return key;
     }
-    ossl::Pkey pkey(EVP_EC_gen("P-256"));
-    if (!pkey) return Error(Errc::crypto_failure, "P-256 key generation failed: " + ossl::take_errors());
+    const auto& curve = detail::ec_curve(type);
+    ossl::Pkey pkey(EVP_EC_gen(curve.group));
+    if (!pkey) {
+        return Error(Errc::crypto_failure, std::string(curve.display) + " key generation failed: " + ossl::take_errors());
+    }
     return Impl::from_pkey(std::move(pkey));
 }
 
@@ -164,14 +167,12 @@ Result<Bytes> PrivateKey::sign(ByteView message) const {
         crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), impl_->ed_sk.data());
         return sig;
     }
+    const auto& curve = detail::ec_curve(impl_->type);
     ossl::MdCtx ctx(EVP_MD_CTX_new());
-    std::size_t len = 0;
-    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, impl_->ec.get()) != 1 ||
-        EVP_DigestSign(ctx.get(), nullptr, &len, message.data(), message.size()) != 1) {
-        return Error(Errc::crypto_failure, "ECDSA sign failed: " + ossl::take_errors());
-    }
-    Bytes sig(len);
-    if (EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1) {
+    Bytes sig(2 * curve.field_bytes + 9);  // the largest DER ECDSA signature for the curve
+    std::size_t len = sig.size();
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, curve.md(), nullptr, impl_->ec.get()) != 1 ||
+        EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1) {
         return Error(Errc::crypto_failure, "ECDSA sign failed: " + ossl::take_errors());
     }
     sig.resize(len);

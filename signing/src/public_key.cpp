@@ -17,15 +17,24 @@
 
 namespace pylon::signing {
 
+using detail::ec_curve;
+using detail::EcCurve;
+
 std::string_view to_string(KeyType type) noexcept {
-    return type == KeyType::ed25519 ? "ed25519" : "ecdsa-p256";
+    switch (type) {
+        case KeyType::ed25519: return "ed25519";
+        case KeyType::ecdsa_p256: return "ecdsa-p256";
+        case KeyType::ecdsa_p384: return "ecdsa-p384";
+    }
+    return "unknown";
 }
 
 Result<KeyType> parse_key_type(std::string_view name) {
     if (name == "ed25519") return KeyType::ed25519;
     if (name == "ecdsa-p256" || name == "ecdsa" || name == "p256") return KeyType::ecdsa_p256;
+    if (name == "ecdsa-p384" || name == "p384") return KeyType::ecdsa_p384;
     return Error(Errc::bad_key, "unknown key type '" + std::string(name) +
-                                    "' (expected ed25519 or ecdsa-p256)");
+                                    "' (expected ed25519, ecdsa-p256 or ecdsa-p384)");
 }
 
 namespace detail {
@@ -39,25 +48,29 @@ Result<ossl::Pkey> pkey_from_raw_public(KeyType type, ByteView raw) {
         if (!pkey) return Error(Errc::bad_key, "invalid Ed25519 public key: " + ossl::take_errors());
         return pkey;
     }
-    if (raw.size() != 65 && raw.size() != 33) {
-        return Error(Errc::bad_key, "a P-256 public key is a 65- or 33-byte SEC1 point, got " +
+    const EcCurve& curve = ec_curve(type);
+    if (raw.size() != 2 * curve.field_bytes + 1 && raw.size() != curve.field_bytes + 1) {
+        return Error(Errc::bad_key, std::string("a ") + curve.display + " public key is a " +
+                                        std::to_string(2 * curve.field_bytes + 1) + "- or " +
+                                        std::to_string(curve.field_bytes + 1) + "-byte SEC1 point, got " +
                                         std::to_string(raw.size()) + " bytes");
     }
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("prime256v1"), 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve.group), 0),
         OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<std::uint8_t*>(raw.data()), raw.size()),
         OSSL_PARAM_construct_end()};
     ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
     EVP_PKEY* out = nullptr;
     if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
         EVP_PKEY_fromdata(ctx.get(), &out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        return Error(Errc::bad_key, "invalid P-256 public key: " + ossl::take_errors());
+        return Error(Errc::bad_key, std::string("invalid ") + curve.display + " public key: " + ossl::take_errors());
     }
     ossl::Pkey pkey(out);
     // fromdata does not check that the point is on the curve; a public-key check does.
     ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
     if (!check || EVP_PKEY_public_check(check.get()) != 1) {
-        return Error(Errc::bad_key, "P-256 public key is not a valid curve point: " + ossl::take_errors());
+        return Error(Errc::bad_key, std::string(curve.display) + " public key is not a valid curve point: " +
+                                        ossl::take_errors());
     }
     return pkey;
 }
@@ -75,24 +88,31 @@ Result<std::pair<KeyType, Bytes>> raw_public_from_pkey(EVP_PKEY* pkey) {
     if (id == EVP_PKEY_EC) {
         char group[64] = {};
         std::size_t glen = 0;
-        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) != 1 ||
-            std::string_view(group, glen) != "prime256v1") {
-            return Error(Errc::bad_key, "unsupported elliptic curve '" + std::string(group, glen) +
-                                            "' (only P-256 is supported)");
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen);
+        const std::string_view name(group, glen);
+        KeyType type;
+        if (name == ec_curve(KeyType::ecdsa_p256).group) {
+            type = KeyType::ecdsa_p256;
+        } else if (name == ec_curve(KeyType::ecdsa_p384).group) {
+            type = KeyType::ecdsa_p384;
+        } else {
+            return Error(Errc::bad_key, "unsupported elliptic curve '" + std::string(name) +
+                                            "' (P-256 and P-384 are supported)");
         }
+        const EcCurve& curve = ec_curve(type);
         // Ask for the uncompressed form whatever form the key was read in.
         EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "uncompressed");
-        Bytes raw(65);
+        Bytes raw(2 * curve.field_bytes + 1);
         std::size_t len = 0;
         if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, raw.data(), raw.size(), &len) != 1 ||
-            len != 65) {
-            return Error(Errc::bad_key, "cannot read P-256 public key: " + ossl::take_errors());
+            len != raw.size()) {
+            return Error(Errc::bad_key, std::string("cannot read ") + curve.display + " public key: " + ossl::take_errors());
         }
-        return std::pair{KeyType::ecdsa_p256, std::move(raw)};
+        return std::pair{type, std::move(raw)};
     }
     return Error(Errc::bad_key, std::string("unsupported key algorithm ") +
                                     (EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "?") +
-                                    " (expected Ed25519 or ECDSA P-256)");
+                                    " (expected Ed25519 or ECDSA P-256/P-384)");
 }
 
 }  // namespace detail
@@ -149,10 +169,13 @@ Result<PublicKey> PublicKey::from_tuf(const nlohmann::json& key) {
         if (!raw) return Error(Errc::bad_key, "Ed25519 TUF key: keyval.public is not hex");
         return make(KeyType::ed25519, std::move(*raw));
     }
-    if ((keytype == "ecdsa" || keytype == "ecdsa-sha2-nistp256") && scheme == "ecdsa-sha2-nistp256") {
-        PYLON_TRY_ASSIGN(PublicKey k, from_pem(pub));
-        if (k.type() != KeyType::ecdsa_p256) return Error(Errc::bad_key, "ECDSA TUF key holds another key type");
-        return k;
+    for (KeyType t : {KeyType::ecdsa_p256, KeyType::ecdsa_p384}) {
+        const std::string_view want = ec_curve(t).tuf_scheme;
+        if ((keytype == "ecdsa" || keytype == want) && scheme == want) {
+            PYLON_TRY_ASSIGN(PublicKey k, from_pem(pub));
+            if (k.type() != t) return Error(Errc::bad_key, "TUF key with scheme " + scheme + " holds another curve");
+            return k;
+        }
     }
     return Error(Errc::bad_key, "unsupported TUF key (keytype '" + keytype + "', scheme '" + scheme + "')");
 }
@@ -179,7 +202,7 @@ nlohmann::json PublicKey::to_tuf() const {
     if (type_ == KeyType::ed25519) {
         return {{"keytype", "ed25519"}, {"scheme", "ed25519"}, {"keyval", {{"public", hex_encode(raw_)}}}};
     }
-    return {{"keytype", "ecdsa"}, {"scheme", "ecdsa-sha2-nistp256"}, {"keyval", {{"public", to_pem()}}}};
+    return {{"keytype", "ecdsa"}, {"scheme", ec_curve(type_).tuf_scheme}, {"keyval", {{"public", to_pem()}}}};
 }
 
 Result<void> PublicKey::verify(ByteView message, ByteView signature) const {
@@ -193,18 +216,21 @@ Result<void> PublicKey::verify(ByteView message, ByteView signature) const {
         }
         return {};
     }
-    if (signature.empty() || signature.size() > 80) {
-        return Error(Errc::bad_signature, "an ECDSA P-256 DER signature is 8 to 72 bytes, got " +
+    const EcCurve& curve = ec_curve(type_);
+    if (signature.empty() || signature.size() > 2 * curve.field_bytes + 9) {
+        return Error(Errc::bad_signature, std::string("an ECDSA ") + curve.display + " DER signature is at most " +
+                                              std::to_string(2 * curve.field_bytes + 9) + " bytes, got " +
                                               std::to_string(signature.size()));
     }
     ossl::MdCtx ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, handle_->pkey.get()) != 1) {
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, curve.md(), nullptr, handle_->pkey.get()) != 1) {
         return Error(Errc::crypto_failure, "ECDSA verify init failed: " + ossl::take_errors());
     }
     const int rc = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size());
     ossl::take_errors();
     if (rc != 1) {
-        return Error(Errc::bad_signature, "ECDSA P-256 signature does not verify with key " + key_id_.substr(0, 16));
+        return Error(Errc::bad_signature, std::string("ECDSA ") + curve.display + " signature does not verify with key " +
+                                              key_id_.substr(0, 16));
     }
     return {};
 }

@@ -58,7 +58,7 @@ TEST_CASE("every command has --help") {
 
 TEST_CASE("sign and verify the sample model, then refuse tampering") {
     TempDir dir;
-    for (std::string type : {"ed25519", "ecdsa-p256"}) {
+    for (std::string type : {"ed25519", "ecdsa-p256", "ecdsa-p384"}) {
         INFO(type);
         const auto prefix = (dir / type).string();
         auto gen = pylon_cli({"key", "generate", "--type", type, "--out", prefix});
@@ -190,4 +190,17 @@ TEST_CASE("provenance attestations sign and verify, and refuse other subjects") 
     text[pos + 20] = text[pos + 20] == 'A' ? 'B' : 'A';
     std::ofstream(att, std::ios::binary | std::ios::trunc) << text;
     check_one_line_failure(pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string()}), "verif");
+}
+
+TEST_CASE("pylon verifies bundles made by the reference model_signing tool") {
+    const std::string data = std::string(PYLON_TEST_DATA) + "/oms";
+    auto dir_model = pylon_cli({"verify", "model", data + "/v1.1.0-elliptic-key", "--key",
+                                data + "/signing-key-pub.pem", "--bundle", data + "/v1.1.0-elliptic-key/model.sig"});
+    INFO(dir_model.err);
+    CHECK(dir_model.exit_code == 0);
+    CHECK(dir_model.out.find("2 files") != std::string::npos);
+    auto file_model = pylon_cli({"verify", "model", data + "/v1.0.0-elliptic-key/signme-1", "--key",
+                                 data + "/signing-key-pub.pem", "--bundle", data + "/v1.0.0-elliptic-key/model.sig"});
+    INFO(file_model.err);
+    CHECK(file_model.exit_code == 0);
 }

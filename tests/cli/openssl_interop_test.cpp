@@ -16,7 +16,7 @@ namespace signing = pylon::signing;
 
 TEST_CASE("openssl pkey -pubin reads keys written by pylon key public") {
     TempDir dir;
-    for (std::string type : {"ed25519", "ecdsa-p256"}) {
+    for (std::string type : {"ed25519", "ecdsa-p256", "ecdsa-p384"}) {
         INFO(type);
         const auto prefix = (dir / type).string();
         REQUIRE(run_process({pylon::test::pylon_binary(), "key", "generate", "--type", type, "--out", prefix})
@@ -27,7 +27,9 @@ TEST_CASE("openssl pkey -pubin reads keys written by pylon key public") {
         auto text = run_process({"openssl", "pkey", "-pubin", "-in", pem.string(), "-text", "-noout"});
         INFO(text.err);
         REQUIRE(text.exit_code == 0);
-        CHECK(text.out.find(type == "ed25519" ? "ED25519 Public-Key" : "Public-Key: (256 bit)") != std::string::npos);
+        CHECK(text.out.find(type == "ed25519"      ? "ED25519 Public-Key"
+                            : type == "ecdsa-p256" ? "Public-Key: (256 bit)"
+                                                   : "Public-Key: (384 bit)") != std::string::npos);
         // OpenSSL re-encodes the same key byte for byte.
         auto reencoded = run_process({"openssl", "pkey", "-pubin", "-in", pem.string()});
         CHECK(reencoded.out == pub.out);

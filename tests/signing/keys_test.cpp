@@ -14,6 +14,7 @@
 using namespace pylon::signing;
 using pylon::Bytes;
 using pylon::Secret;
+using nlohmann::json;
 
 namespace {
 Bytes unhex(const std::string& s) { return hex_decode(s).value(); }
@@ -72,7 +73,7 @@ TEST_CASE("ECDSA P-256 verification follows the Wycheproof vectors") {
 }
 
 TEST_CASE("Generated keys sign and verify, and reject other keys' signatures") {
-    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256}) {
+    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256, KeyType::ecdsa_p384}) {
         INFO(to_string(type));
         auto a = PrivateKey::generate(type);
         auto b = PrivateKey::generate(type);
@@ -89,7 +90,7 @@ TEST_CASE("Generated keys sign and verify, and reject other keys' signatures") {
 }
 
 TEST_CASE("Public keys round-trip through PEM, DER and TUF JSON") {
-    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256}) {
+    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256, KeyType::ecdsa_p384}) {
         INFO(to_string(type));
         auto key = PrivateKey::generate(type).value();
         const auto& pub = key.public_key();
@@ -117,6 +118,23 @@ TEST_CASE("Key IDs are the SHA-256 of the canonical TUF key object") {
     const std::string ec_canonical = R"({"keytype":"ecdsa","keyval":{"public":")" + ec.public_key().to_pem() +
                                      R"("},"scheme":"ecdsa-sha2-nistp256"})";
     CHECK(ec.key_id() == to_hex(sha256(std::string_view(ec_canonical))));
+    auto p384 = PrivateKey::generate(KeyType::ecdsa_p384).value();
+    const std::string p384_canonical = R"({"keytype":"ecdsa","keyval":{"public":")" +
+                                       p384.public_key().to_pem() + R"("},"scheme":"ecdsa-sha2-nistp384"})";
+    CHECK(p384.key_id() == to_hex(sha256(std::string_view(p384_canonical))));
+}
+
+TEST_CASE("ECDSA keys of one curve do not pass for the other") {
+    auto p256 = PrivateKey::generate(KeyType::ecdsa_p256).value();
+    auto p384 = PrivateKey::generate(KeyType::ecdsa_p384).value();
+    CHECK(p256.public_key().raw().size() == 65);
+    CHECK(p384.public_key().raw().size() == 97);
+    CHECK(PublicKey::from_raw(KeyType::ecdsa_p384, p256.public_key().raw()).error().code() == Errc::bad_key);
+    json tuf = p384.public_key().to_tuf();
+    tuf["scheme"] = "ecdsa-sha2-nistp256";
+    CHECK(PublicKey::from_tuf(tuf).error().code() == Errc::bad_key);
+    const auto sig = p384.sign(std::string_view("m")).value();
+    CHECK(p256.public_key().verify(std::string_view("m"), sig).error().code() == Errc::bad_signature);
 }
 
 TEST_CASE("Malformed public keys are refused with bad_key") {
@@ -134,7 +152,7 @@ TEST_CASE("Malformed public keys are refused with bad_key") {
 }
 
 TEST_CASE("Private keys round-trip through PKCS#8 PEM") {
-    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256}) {
+    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256, KeyType::ecdsa_p384}) {
         INFO(to_string(type));
         auto key = PrivateKey::generate(type).value();
         auto pem = key.to_pkcs8_pem();
@@ -151,7 +169,7 @@ TEST_CASE("Private keys round-trip through PKCS#8 PEM") {
 
 TEST_CASE("Encrypted private keys need the right passphrase") {
     pylon::test::TempDir dir;
-    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256}) {
+    for (KeyType type : {KeyType::ed25519, KeyType::ecdsa_p256, KeyType::ecdsa_p384}) {
         INFO(to_string(type));
         auto key = PrivateKey::generate(type).value();
         const Secret pass("correct horse battery staple");

@@ -560,6 +560,14 @@ TEST_CASE("OMS: bundles made by the reference model_signing tool") {
         CHECK(v->files.size() == 2);
         // The untouched bundle names another key.
         expect_error(verify_model(model, text, key.public_key()), Errc::untrusted_key);
+
+        // And it verifies as it is, end to end, with the reference tool's P-384 key.
+        const auto ref_key = PublicKey::from_pem(ref_pem);
+        require_ok(ref_key);
+        CHECK(ref_key->type() == KeyType::ecdsa_p384);
+        auto as_is = verify_model(model, text, *ref_key);
+        require_ok(as_is);
+        CHECK(as_is->files.size() == 2);
     }
     SECTION("v1.0.0, single-file model, rawBytes and a null keyid") {
         const fs::path dir = data / "v1.0.0-elliptic-key";
@@ -584,5 +592,9 @@ TEST_CASE("OMS: bundles made by the reference model_signing tool") {
             base64_encode(key.sign(pae(kInTotoPayloadType, payload)).value());
         require_ok(verify_model(dir / "signme-1", ours.dump(), key.public_key()));
         expect_error(verify_model(dir / "signme-1", text, key.public_key()), Errc::untrusted_key);
+
+        const auto ref_key = PublicKey::from_pem(ref_pem);
+        require_ok(ref_key);
+        require_ok(verify_model(dir / "signme-1", text, *ref_key));
     }
 }

@@ -1,13 +1,16 @@
-// Signing keys: Ed25519 (libsodium) and ECDSA P-256 with SHA-256 (OpenSSL).
+// Signing keys: Ed25519 (libsodium), ECDSA P-256 with SHA-256 and ECDSA P-384 with SHA-384
+// (OpenSSL). P-256 is the default ECDSA curve (TUF, OMS); P-384 is there because the OpenSSF
+// model-signing reference tool signs with it.
 //
 // Public keys travel as PEM SubjectPublicKeyInfo (readable by `openssl pkey -pubin`) and as TUF
 // key objects:
 //   ed25519:    {"keytype":"ed25519","scheme":"ed25519","keyval":{"public":"<64 hex>"}}
 //   ecdsa-p256: {"keytype":"ecdsa","scheme":"ecdsa-sha2-nistp256","keyval":{"public":"<SPKI PEM>"}}
+//   ecdsa-p384: {"keytype":"ecdsa","scheme":"ecdsa-sha2-nistp384","keyval":{"public":"<SPKI PEM>"}}
 // A key ID is, as TUF defines it, the hex SHA-256 of the canonical JSON of that object.
 //
-// Signatures: Ed25519 signs the message itself (64 bytes, RFC 8032). ECDSA signs SHA-256 of the
-// message; the signature is DER (as `openssl dgst -sha256 -sign` writes it), and both low-S and
+// Signatures: Ed25519 signs the message itself (64 bytes, RFC 8032). ECDSA signs SHA-256 (P-256)
+// or SHA-384 (P-384) of the message; the signature is DER (as `openssl dgst -sha256 -sign` writes it), and both low-S and
 // high-S forms verify, as with OpenSSL and TUF. DER that is not strict (BER) is refused.
 //
 // Private keys on disk are either PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----", the file kept
@@ -28,9 +31,9 @@
 
 namespace pylon::signing {
 
-enum class KeyType { ed25519, ecdsa_p256 };
+enum class KeyType { ed25519, ecdsa_p256, ecdsa_p384 };
 
-// "ed25519" / "ecdsa-p256".
+// "ed25519" / "ecdsa-p256" / "ecdsa-p384".
 std::string_view to_string(KeyType type) noexcept;
 [[nodiscard]] Result<KeyType> parse_key_type(std::string_view name);
 
@@ -42,12 +45,13 @@ class PublicKey {
 public:
     [[nodiscard]] static Result<PublicKey> from_pem(std::string_view pem);
     [[nodiscard]] static Result<PublicKey> from_der(ByteView spki_der);
-    // Ed25519: the 32-byte key. P-256: a SEC1 point, uncompressed (65 bytes) or compressed (33).
+    // Ed25519: the 32-byte key. ECDSA: a SEC1 point, uncompressed or compressed
+    // (P-256: 65 or 33 bytes; P-384: 97 or 49).
     [[nodiscard]] static Result<PublicKey> from_raw(KeyType type, ByteView raw);
     [[nodiscard]] static Result<PublicKey> from_tuf(const nlohmann::json& key);
 
     KeyType type() const noexcept { return type_; }
-    // Ed25519: 32 bytes. P-256: the 65-byte uncompressed point.
+    // Ed25519: 32 bytes. ECDSA: the uncompressed point (P-256: 65 bytes, P-384: 97).
     const Bytes& raw() const noexcept { return raw_; }
     std::string to_pem() const;
     Bytes to_der() const;
@@ -72,7 +76,7 @@ private:
     KeyType type_ = KeyType::ed25519;
     Bytes raw_;
     std::string key_id_;
-    std::shared_ptr<const detail::KeyHandle> handle_;  // P-256 only
+    std::shared_ptr<const detail::KeyHandle> handle_;
 };
 
 // How hard the passphrase KDF (Argon2id) works when encrypting a private key.
