@@ -136,8 +136,7 @@ Rate hash_stream(const Options& opt, const Bytes& buffer, std::size_t chunk,
     std::uint64_t left = opt.stream_bytes;
     const Stopwatch sw;
     while (left > 0) {
-        const auto pass =
-            static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size()));
+        const auto pass = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size()));
         for (std::size_t off = 0; off < pass; off += chunk) {
             hasher.update(ByteView(buffer.data() + off, std::min(chunk, pass - off)));
         }
@@ -213,14 +212,15 @@ int run(const Options& opt) {
     if (do_sha) {
         const Bytes buffer = random_bytes(opt.buffer_bytes, 0x70796c6f6eULL);
         Json sha = {{"stream_bytes", opt.stream_bytes},
-                              {"buffer_bytes", opt.buffer_bytes},
-                              {"chunks", Json::array()}};
+                    {"buffer_bytes", opt.buffer_bytes},
+                    {"chunks", Json::array()}};
         std::string first_digest;
         if (!opt.json) {
-            std::printf("SHA-256 over %llu bytes (%.3f GB) from a %zu-byte random buffer, "
-                        "GB/s (1 GB = 1e9 bytes)\n",
-                        static_cast<unsigned long long>(opt.stream_bytes),
-                        static_cast<double>(opt.stream_bytes) / 1e9, opt.buffer_bytes);
+            std::printf(
+                "SHA-256 over %llu bytes (%.3f GB) from a %zu-byte random buffer, "
+                "GB/s (1 GB = 1e9 bytes)\n",
+                static_cast<unsigned long long>(opt.stream_bytes),
+                static_cast<double>(opt.stream_bytes) / 1e9, opt.buffer_bytes);
         }
         for (const std::size_t chunk : opt.chunks) {
             Series s;

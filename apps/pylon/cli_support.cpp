@@ -16,7 +16,7 @@ constexpr const char* kDefaultPassphraseEnv = "PYLON_KEY_PASSPHRASE";
 std::optional<Secret> prompt_passphrase() {
     if (!::isatty(STDIN_FILENO)) return std::nullopt;
     std::cerr << "Passphrase: " << std::flush;
-    termios old {};
+    termios old{};
     const bool have_term = ::tcgetattr(STDIN_FILENO, &old) == 0;
     if (have_term) {
         termios quiet = old;
@@ -33,7 +33,8 @@ std::optional<Secret> prompt_passphrase() {
 }  // namespace
 
 void PassphraseOptions::add_to(CLI::App* cmd) {
-    cmd->add_option("--passphrase-file", file, "Read the key passphrase from the first line of FILE")
+    cmd->add_option("--passphrase-file", file,
+                    "Read the key passphrase from the first line of FILE")
         ->check(CLI::ExistingFile);
     cmd->add_option("--passphrase-env", env,
                     "Read the key passphrase from environment variable NAME (default: "
@@ -65,8 +66,9 @@ signing::PrivateKey load_private_key(const std::string& path, const PassphraseOp
         passphrase = pass.get();
         if (!passphrase) passphrase = prompt_passphrase();
         if (!passphrase) {
-            throw CommandError(path + " is encrypted: give its passphrase with --passphrase-file, "
-                                      "--passphrase-env or PYLON_KEY_PASSPHRASE");
+            throw CommandError(path +
+                               " is encrypted: give its passphrase with --passphrase-file, "
+                               "--passphrase-env or PYLON_KEY_PASSPHRASE");
         }
     }
     auto key = signing::PrivateKey::parse(text, passphrase ? &*passphrase : nullptr);
@@ -77,7 +79,8 @@ signing::PrivateKey load_private_key(const std::string& path, const PassphraseOp
 signing::PublicKey load_public_key(const std::string& path, const PassphraseOptions* pass) {
     auto text = unwrap(read_file(path, 64 * 1024), "reading public key");
     if (text.find("-----BEGIN PUBLIC KEY-----") == std::string::npos &&
-        (text.find("PRIVATE KEY") != std::string::npos || signing::PrivateKey::is_encrypted(text))) {
+        (text.find("PRIVATE KEY") != std::string::npos ||
+         signing::PrivateKey::is_encrypted(text))) {
         if (!pass) throw CommandError(path + " is a private key; give the public key (.pub)");
         return load_private_key(path, *pass).public_key();
     }

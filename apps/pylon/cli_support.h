@@ -41,6 +41,7 @@ struct PassphraseOptions {
 // Loads a private key, asking for the passphrase only if the key is encrypted.
 signing::PrivateKey load_private_key(const std::string& path, const PassphraseOptions& pass);
 // Loads a public key from a PEM file (or the public half of a private key file).
-signing::PublicKey load_public_key(const std::string& path, const PassphraseOptions* pass = nullptr);
+signing::PublicKey load_public_key(const std::string& path,
+                                   const PassphraseOptions* pass = nullptr);
 
 }  // namespace pylon::cli

@@ -31,12 +31,14 @@ void run_generate(const GenerateOptions& o) {
     }
     std::optional<Secret> passphrase = o.pass.get();
     if (o.encrypt && !passphrase) {
-        throw CommandError("--encrypt needs a passphrase: --passphrase-file, --passphrase-env or "
-                           "PYLON_KEY_PASSPHRASE");
+        throw CommandError(
+            "--encrypt needs a passphrase: --passphrase-file, --passphrase-env or "
+            "PYLON_KEY_PASSPHRASE");
     }
     auto key = unwrap(signing::PrivateKey::generate(type), "generating key");
     unwrap(key.save(key_path, passphrase ? &*passphrase : nullptr), "writing " + key_path.string());
-    unwrap(write_file_atomic(pub_path, key.public_key().to_pem(), 0644), "writing " + pub_path.string());
+    unwrap(write_file_atomic(pub_path, key.public_key().to_pem(), 0644),
+           "writing " + pub_path.string());
     std::cout << "generated " << signing::to_string(type) << " key " << key.key_id() << "\n"
               << "  private: " << key_path.string()
               << (passphrase ? " (encrypted with the passphrase, Argon2id + XSalsa20-Poly1305)"
@@ -67,7 +69,8 @@ void add_key_commands(CLI::App& app) {
     key->require_subcommand(1);
 
     auto gen = std::make_shared<GenerateOptions>();
-    auto* g = key->add_subcommand("generate", "Generate a key pair: PREFIX.key (private) and PREFIX.pub");
+    auto* g =
+        key->add_subcommand("generate", "Generate a key pair: PREFIX.key (private) and PREFIX.pub");
     g->add_option("--type", gen->type, "Key type: ed25519, ecdsa-p256 or ecdsa-p384")
         ->check(CLI::IsMember({"ed25519", "ecdsa-p256", "ecdsa-p384"}))
         ->capture_default_str();
@@ -75,13 +78,15 @@ void add_key_commands(CLI::App& app) {
     g->add_flag("--force", gen->force, "Overwrite existing files");
     g->add_flag("--encrypt", gen->encrypt, "Require a passphrase and encrypt the private key");
     gen->pass.add_to(g);
-    g->footer("Without a passphrase the private key is written as PKCS#8 PEM readable only by its "
-              "owner (0600). With one (--passphrase-file, --passphrase-env or PYLON_KEY_PASSPHRASE) "
-              "it is encrypted with Argon2id and XSalsa20-Poly1305.");
+    g->footer(
+        "Without a passphrase the private key is written as PKCS#8 PEM readable only by its "
+        "owner (0600). With one (--passphrase-file, --passphrase-env or PYLON_KEY_PASSPHRASE) "
+        "it is encrypted with Argon2id and XSalsa20-Poly1305.");
     g->callback([gen] { run_generate(*gen); });
 
     auto pub = std::make_shared<PublicOptions>();
-    auto* p = key->add_subcommand("public", "Print the public key (PEM SubjectPublicKeyInfo) of a key file");
+    auto* p = key->add_subcommand("public",
+                                  "Print the public key (PEM SubjectPublicKeyInfo) of a key file");
     p->add_option("key", pub->key, "Private key file (PREFIX.key) or public key file")->required();
     p->add_option("--out", pub->out, "Write to FILE instead of standard output");
     pub->pass.add_to(p);

@@ -18,7 +18,8 @@ Result<void> flatten(const toml::table& table, const std::string& prefix,
                      std::map<std::string, Config::Value, std::less<>>& out,
                      std::string_view origin) {
     for (const auto& [k, node] : table) {
-        const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+        const std::string key =
+            prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
         if (const auto* sub = node.as_table()) {
             PYLON_TRY(flatten(*sub, key, out, origin));
         } else if (const auto* s = node.as_string()) {
@@ -95,7 +96,9 @@ Config::Environment Config::process_environment(std::string_view prefix) {
 std::string Config::env_name(std::string_view key) const {
     std::string name = prefix_;
     for (char c : key) {
-        name += (c == '.' || c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        name += (c == '.' || c == '-')
+                    ? '_'
+                    : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
     return name;
 }
@@ -122,7 +125,8 @@ std::vector<std::string> Config::file_keys() const {
 }
 
 Error Config::type_error(std::string_view key, std::string_view want) const {
-    return Error(Errc::parse_error, origin_ + ": " + std::string(key) + ": expected " + std::string(want));
+    return Error(Errc::parse_error,
+                 origin_ + ": " + std::string(key) + ": expected " + std::string(want));
 }
 
 Result<std::string> Config::get_string(std::string_view key) const {

@@ -10,15 +10,24 @@ public:
     const char* name() const noexcept override { return "pylon"; }
     std::string message(int value) const override {
         switch (static_cast<Errc>(value)) {
-            case Errc::ok: return "ok";
-            case Errc::invalid_argument: return "invalid argument";
-            case Errc::not_found: return "not found";
-            case Errc::io_error: return "I/O error";
-            case Errc::parse_error: return "parse error";
-            case Errc::limit_exceeded: return "limit exceeded";
-            case Errc::permission_denied: return "permission denied";
-            case Errc::unsupported: return "unsupported";
-            case Errc::internal: return "internal error";
+            case Errc::ok:
+                return "ok";
+            case Errc::invalid_argument:
+                return "invalid argument";
+            case Errc::not_found:
+                return "not found";
+            case Errc::io_error:
+                return "I/O error";
+            case Errc::parse_error:
+                return "parse error";
+            case Errc::limit_exceeded:
+                return "limit exceeded";
+            case Errc::permission_denied:
+                return "permission denied";
+            case Errc::unsupported:
+                return "unsupported";
+            case Errc::internal:
+                return "internal error";
         }
         return "unknown error";
     }

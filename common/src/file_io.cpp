@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <random>
 
 namespace pylon {
@@ -77,7 +77,8 @@ Result<void> write_file_atomic(const std::filesystem::path& path, ByteView data,
         raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (raw < 0 && errno != EEXIST) return Error::from_errno(errno, "create " + tmp.string());
     }
-    if (raw < 0) return Error(Errc::io_error, "could not create a temporary file beside " + path.string());
+    if (raw < 0)
+        return Error(Errc::io_error, "could not create a temporary file beside " + path.string());
     Fd fd(raw);
     auto fail = [&](Error e) -> Result<void> {
         ::unlink(tmp.c_str());
@@ -102,7 +103,8 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t max
     if (fd.get() < 0) return Error::from_errno(errno, "open " + path.string());
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return Error::from_errno(errno, "stat " + path.string());
-    if (!S_ISREG(st.st_mode)) return Error(Errc::invalid_argument, "not a regular file: " + path.string());
+    if (!S_ISREG(st.st_mode))
+        return Error(Errc::invalid_argument, "not a regular file: " + path.string());
     if (static_cast<std::uint64_t>(st.st_size) > max_size) {
         return Error(Errc::limit_exceeded, path.string() + " is " + std::to_string(st.st_size) +
                                                " bytes, more than the limit of " +
@@ -117,7 +119,10 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t max
             if (out.size() >= max_size) {
                 char probe;
                 ssize_t n = ::read(fd.get(), &probe, 1);
-                if (n > 0) return Error(Errc::limit_exceeded, path.string() + " is larger than the limit of " + std::to_string(max_size) + " bytes");
+                if (n > 0)
+                    return Error(Errc::limit_exceeded, path.string() +
+                                                           " is larger than the limit of " +
+                                                           std::to_string(max_size) + " bytes");
                 break;
             }
             out.resize(std::min(max_size, out.size() + 4096));

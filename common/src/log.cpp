@@ -36,7 +36,7 @@ public:
 }  // namespace
 
 Result<void> init_logging(const LogOptions& options, spdlog::sink_ptr sink) {
-    static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn",
+    static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
                                                    "error", "critical", "off"};
     if (std::find(std::begin(kLevels), std::end(kLevels), options.level) == std::end(kLevels)) {
         return Error(Errc::invalid_argument,

@@ -13,7 +13,9 @@ namespace {
 
 constexpr std::size_t kMaxSignatures = 64;
 
-Error malformed(std::string what) { return Error(Errc::malformed_envelope, "DSSE envelope: " + std::move(what)); }
+Error malformed(std::string what) {
+    return Error(Errc::malformed_envelope, "DSSE envelope: " + std::move(what));
+}
 
 }  // namespace
 
@@ -31,17 +33,22 @@ std::string pae(std::string_view payload_type, ByteView payload) {
 
 nlohmann::json Envelope::to_json() const {
     nlohmann::json sigs = nlohmann::json::array();
-    for (const auto& s : signatures) sigs.push_back({{"keyid", s.keyid}, {"sig", base64_encode(s.sig)}});
-    return {{"payload", base64_encode(payload)}, {"payloadType", payload_type}, {"signatures", sigs}};
+    for (const auto& s : signatures)
+        sigs.push_back({{"keyid", s.keyid}, {"sig", base64_encode(s.sig)}});
+    return {
+        {"payload", base64_encode(payload)}, {"payloadType", payload_type}, {"signatures", sigs}};
 }
 
-std::string Envelope::to_json_text() const { return to_json().dump(); }
+std::string Envelope::to_json_text() const {
+    return to_json().dump();
+}
 
 Result<Envelope> Envelope::from_json(const nlohmann::json& j) {
     if (!j.is_object()) return malformed("not a JSON object");
     for (const char* field : {"payload", "payloadType"}) {
         if (!j.contains(field)) return malformed(std::string("missing \"") + field + "\"");
-        if (!j[field].is_string()) return malformed(std::string("\"") + field + "\" is not a string");
+        if (!j[field].is_string())
+            return malformed(std::string("\"") + field + "\" is not a string");
     }
     if (!j.contains("signatures")) return malformed("missing \"signatures\"");
     if (!j["signatures"].is_array()) return malformed("\"signatures\" is not an array");
@@ -51,14 +58,16 @@ Result<Envelope> Envelope::from_json(const nlohmann::json& j) {
     if (!payload) return malformed("payload is not base64: " + payload.error().message());
     env.payload = std::move(*payload);
     const auto& sigs = j["signatures"];
-    if (sigs.size() > kMaxSignatures) return malformed("more than " + std::to_string(kMaxSignatures) + " signatures");
+    if (sigs.size() > kMaxSignatures)
+        return malformed("more than " + std::to_string(kMaxSignatures) + " signatures");
     for (const auto& s : sigs) {
         if (!s.is_object() || !s.contains("sig") || !s["sig"].is_string()) {
             return malformed("a signature lacks a string \"sig\"");
         }
         DsseSignature sig;
         if (s.contains("keyid")) {
-            if (!s["keyid"].is_string()) return malformed("a signature's \"keyid\" is not a string");
+            if (!s["keyid"].is_string())
+                return malformed("a signature's \"keyid\" is not a string");
             sig.keyid = s["keyid"].get<std::string>();
         }
         auto raw = base64_decode_any(s["sig"].get_ref<const std::string&>());
@@ -91,12 +100,15 @@ Result<Envelope> dsse_sign(std::string_view payload_type, ByteView payload,
 
 Result<DsseVerified> dsse_verify(const Envelope& envelope, const std::vector<PublicKey>& trusted,
                                  std::size_t threshold, std::string_view expected_payload_type) {
-    if (threshold == 0) return Error(Errc::threshold_not_met, "DSSE: a threshold of 0 would trust anything");
+    if (threshold == 0)
+        return Error(Errc::threshold_not_met, "DSSE: a threshold of 0 would trust anything");
     if (!expected_payload_type.empty() && envelope.payload_type != expected_payload_type) {
-        return Error(Errc::wrong_payload_type, "DSSE payloadType is \"" + envelope.payload_type.substr(0, 128) +
-                                                   "\", expected \"" + std::string(expected_payload_type) + "\"");
+        return Error(Errc::wrong_payload_type,
+                     "DSSE payloadType is \"" + envelope.payload_type.substr(0, 128) +
+                         "\", expected \"" + std::string(expected_payload_type) + "\"");
     }
-    if (envelope.signatures.empty()) return Error(Errc::malformed_envelope, "DSSE envelope has no signatures");
+    if (envelope.signatures.empty())
+        return Error(Errc::malformed_envelope, "DSSE envelope has no signatures");
     const std::string message = pae(envelope.payload_type, envelope.payload);
     std::set<std::string> verified;  // key IDs of trusted keys with a valid signature
     std::size_t unknown_keyids = 0;  // signatures whose keyid names no trusted key
@@ -113,11 +125,13 @@ Result<DsseVerified> dsse_verify(const Envelope& envelope, const std::vector<Pub
         }
     }
     if (verified.size() >= threshold) {
-        return DsseVerified{envelope.payload_type, envelope.payload, {verified.begin(), verified.end()}};
+        return DsseVerified{
+            envelope.payload_type, envelope.payload, {verified.begin(), verified.end()}};
     }
     if (threshold == 1) {
         if (unknown_keyids == envelope.signatures.size()) {
-            return Error(Errc::untrusted_key, "DSSE envelope is signed only by keys that are not trusted");
+            return Error(Errc::untrusted_key,
+                         "DSSE envelope is signed only by keys that are not trusted");
         }
         return Error(Errc::bad_signature, "no DSSE signature verifies with a trusted key");
     }

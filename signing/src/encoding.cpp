@@ -107,15 +107,20 @@ Result<Bytes> hex_decode(std::string_view hex) {
         const int hi = hex_value(hex[i]);
         const int lo = hex_value(hex[i + 1]);
         if (hi < 0 || lo < 0) {
-            return Error(Errc::bad_encoding, "invalid hex character at offset " + std::to_string(hi < 0 ? i : i + 1));
+            return Error(Errc::bad_encoding,
+                         "invalid hex character at offset " + std::to_string(hi < 0 ? i : i + 1));
         }
         out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
     }
     return out;
 }
 
-std::string base64_encode(ByteView data) { return b64_encode(data, kStd, true); }
-std::string base64url_encode(ByteView data) { return b64_encode(data, kUrl, false); }
+std::string base64_encode(ByteView data) {
+    return b64_encode(data, kStd, true);
+}
+std::string base64url_encode(ByteView data) {
+    return b64_encode(data, kUrl, false);
+}
 Result<Bytes> base64_decode(std::string_view text) {
     return b64_decode(text, Alphabet::standard, Padding::required);
 }

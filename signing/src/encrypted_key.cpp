@@ -18,22 +18,25 @@ constexpr std::size_t kMaxCiphertext = 4096;
 
 Result<Bytes> b64_field(const nlohmann::json& obj, const char* name, std::size_t want_size) {
     if (!obj.contains(name) || !obj[name].is_string()) {
-        return Error(Errc::bad_key, std::string("encrypted key: missing string field '") + name + "'");
+        return Error(Errc::bad_key,
+                     std::string("encrypted key: missing string field '") + name + "'");
     }
     auto raw = base64_decode(obj[name].get_ref<const std::string&>());
     if (!raw || (want_size != 0 && raw->size() != want_size)) {
-        return Error(Errc::bad_key, std::string("encrypted key: field '") + name + "' is malformed");
+        return Error(Errc::bad_key,
+                     std::string("encrypted key: field '") + name + "' is malformed");
     }
     return std::move(*raw);
 }
 
 Result<std::array<std::uint8_t, crypto_secretbox_KEYBYTES>> derive(const Secret& passphrase,
-                                                                     ByteView salt,
-                                                                     unsigned long long ops,
-                                                                     std::size_t mem) {
+                                                                   ByteView salt,
+                                                                   unsigned long long ops,
+                                                                   std::size_t mem) {
     std::array<std::uint8_t, crypto_secretbox_KEYBYTES> key{};
-    if (crypto_pwhash(key.data(), key.size(), passphrase.reveal().data(), passphrase.reveal().size(),
-                      salt.data(), ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    if (crypto_pwhash(key.data(), key.size(), passphrase.reveal().data(),
+                      passphrase.reveal().size(), salt.data(), ops, mem,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
         return Error(Errc::crypto_failure, "passphrase key derivation ran out of memory");
     }
     return key;
@@ -50,9 +53,11 @@ bool looks_like_encrypted_key(std::string_view text) noexcept {
 Result<std::string> encrypt_key(ByteView der, KeyType type, const Secret& passphrase,
                                 KdfStrength strength) {
     if (sodium_init() < 0) return Error(Errc::crypto_failure, "libsodium failed to initialise");
-    if (passphrase.empty()) return Error(Errc::bad_key, "refusing to encrypt a key with an empty passphrase");
-    const unsigned long long ops = strength == KdfStrength::moderate ? crypto_pwhash_OPSLIMIT_MODERATE
-                                                                     : crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    if (passphrase.empty())
+        return Error(Errc::bad_key, "refusing to encrypt a key with an empty passphrase");
+    const unsigned long long ops = strength == KdfStrength::moderate
+                                       ? crypto_pwhash_OPSLIMIT_MODERATE
+                                       : crypto_pwhash_OPSLIMIT_INTERACTIVE;
     const std::size_t mem = strength == KdfStrength::moderate ? crypto_pwhash_MEMLIMIT_MODERATE
                                                               : crypto_pwhash_MEMLIMIT_INTERACTIVE;
     Bytes salt(crypto_pwhash_SALTBYTES);
@@ -67,7 +72,11 @@ Result<std::string> encrypt_key(ByteView der, KeyType type, const Secret& passph
         {"format", kFormat},
         {"version", 1},
         {"key_type", to_string(type)},
-        {"kdf", {{"name", "argon2id13"}, {"opslimit", ops}, {"memlimit", mem}, {"salt", base64_encode(salt)}}},
+        {"kdf",
+         {{"name", "argon2id13"},
+          {"opslimit", ops},
+          {"memlimit", mem},
+          {"salt", base64_encode(salt)}}},
         {"cipher", {{"name", "xsalsa20poly1305"}, {"nonce", base64_encode(nonce)}}},
         {"ciphertext", base64_encode(sealed)},
     };
@@ -77,12 +86,14 @@ Result<std::string> encrypt_key(ByteView der, KeyType type, const Secret& passph
 Result<Bytes> decrypt_key(std::string_view text, const Secret& passphrase) {
     if (sodium_init() < 0) return Error(Errc::crypto_failure, "libsodium failed to initialise");
     auto parsed = parse_json(text, JsonLimits{64 * 1024, 8});
-    if (!parsed) return Error(Errc::bad_key, "encrypted key is not valid JSON: " + parsed.error().message());
+    if (!parsed)
+        return Error(Errc::bad_key, "encrypted key is not valid JSON: " + parsed.error().message());
     const nlohmann::json& doc = *parsed;
     if (!doc.is_object() || doc.value("format", "") != kFormat || doc.value("version", 0) != 1) {
         return Error(Errc::bad_key, "not a version 1 Pylon encrypted private key");
     }
-    if (!doc.contains("kdf") || !doc["kdf"].is_object() || !doc.contains("cipher") || !doc["cipher"].is_object()) {
+    if (!doc.contains("kdf") || !doc["kdf"].is_object() || !doc.contains("cipher") ||
+        !doc["cipher"].is_object()) {
         return Error(Errc::bad_key, "encrypted key: missing kdf or cipher");
     }
     const auto& kdf = doc["kdf"];
@@ -90,16 +101,17 @@ Result<Bytes> decrypt_key(std::string_view text, const Secret& passphrase) {
     if (kdf.value("name", "") != "argon2id13" || cipher.value("name", "") != "xsalsa20poly1305") {
         return Error(Errc::bad_key, "encrypted key: unsupported kdf or cipher");
     }
-    if (!kdf.contains("opslimit") || !kdf["opslimit"].is_number_unsigned() || !kdf.contains("memlimit") ||
-        !kdf["memlimit"].is_number_unsigned()) {
+    if (!kdf.contains("opslimit") || !kdf["opslimit"].is_number_unsigned() ||
+        !kdf.contains("memlimit") || !kdf["memlimit"].is_number_unsigned()) {
         return Error(Errc::bad_key, "encrypted key: kdf opslimit and memlimit must be integers");
     }
     const auto ops = kdf["opslimit"].get<unsigned long long>();
     const auto mem = kdf["memlimit"].get<std::uint64_t>();
-    if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > kMaxOpsLimit || mem < crypto_pwhash_MEMLIMIT_MIN ||
-        mem > kMaxMemLimit) {
+    if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > kMaxOpsLimit ||
+        mem < crypto_pwhash_MEMLIMIT_MIN || mem > kMaxMemLimit) {
         return Error(Errc::bad_key, "encrypted key: kdf parameters out of bounds (opslimit " +
-                                        std::to_string(ops) + ", memlimit " + std::to_string(mem) + ")");
+                                        std::to_string(ops) + ", memlimit " + std::to_string(mem) +
+                                        ")");
     }
     PYLON_TRY_ASSIGN(Bytes salt, b64_field(kdf, "salt", crypto_pwhash_SALTBYTES));
     PYLON_TRY_ASSIGN(Bytes nonce, b64_field(cipher, "nonce", crypto_secretbox_NONCEBYTES));
@@ -109,9 +121,11 @@ Result<Bytes> decrypt_key(std::string_view text, const Secret& passphrase) {
     }
     PYLON_TRY_ASSIGN(auto key, derive(passphrase, salt, ops, static_cast<std::size_t>(mem)));
     Bytes der(sealed.size() - crypto_secretbox_MACBYTES);
-    const int rc = crypto_secretbox_open_easy(der.data(), sealed.data(), sealed.size(), nonce.data(), key.data());
+    const int rc = crypto_secretbox_open_easy(der.data(), sealed.data(), sealed.size(),
+                                              nonce.data(), key.data());
     sodium_memzero(key.data(), key.size());
-    if (rc != 0) return Error(Errc::wrong_passphrase, "wrong passphrase (or the key file was altered)");
+    if (rc != 0)
+        return Error(Errc::wrong_passphrase, "wrong passphrase (or the key file was altered)");
     return der;
 }
 

@@ -9,11 +9,15 @@
 namespace pylon::signing {
 namespace {
 
-Error malformed(std::string what) { return Error(Errc::malformed_statement, std::move(what)); }
+Error malformed(std::string what) {
+    return Error(Errc::malformed_statement, std::move(what));
+}
 
 bool is_lower_hex(std::string_view s) {
     for (char c : s) {
-        if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c))) return false;
+        if (!std::isxdigit(static_cast<unsigned char>(c)) ||
+            std::isupper(static_cast<unsigned char>(c)))
+            return false;
     }
     return !s.empty();
 }
@@ -26,7 +30,8 @@ std::size_t digest_hex_length(std::string_view algorithm) {
     return 0;
 }
 
-const nlohmann::json* field(const nlohmann::json& obj, const char* name, nlohmann::json::value_t type) {
+const nlohmann::json* field(const nlohmann::json& obj, const char* name,
+                            nlohmann::json::value_t type) {
     if (!obj.is_object()) return nullptr;
     auto it = obj.find(name);
     if (it == obj.end() || it->type() != type) return nullptr;
@@ -63,7 +68,8 @@ Result<ResourceDescriptor> ResourceDescriptor::from_json(const nlohmann::json& j
             const auto& hex = value.get_ref<const std::string&>();
             const std::size_t want = digest_hex_length(alg);
             if ((want && hex.size() != want) || (want && !is_lower_hex(hex))) {
-                return malformed("digest \"" + alg + "\" is not " + std::to_string(want) + " lower-case hex characters");
+                return malformed("digest \"" + alg + "\" is not " + std::to_string(want) +
+                                 " lower-case hex characters");
             }
             r.digest[alg] = hex;
         }
@@ -77,7 +83,10 @@ Result<ResourceDescriptor> ResourceDescriptor::from_json(const nlohmann::json& j
 nlohmann::json Statement::to_json() const {
     nlohmann::json subjects = nlohmann::json::array();
     for (const auto& s : subject) subjects.push_back(s.to_json());
-    return {{"_type", kStatementType}, {"subject", subjects}, {"predicateType", predicate_type}, {"predicate", predicate}};
+    return {{"_type", kStatementType},
+            {"subject", subjects},
+            {"predicateType", predicate_type},
+            {"predicate", predicate}};
 }
 
 Result<Statement> Statement::from_json(const nlohmann::json& j) {
@@ -90,11 +99,13 @@ Result<Statement> Statement::from_json(const nlohmann::json& j) {
     const auto* subjects = field(j, "subject", T::array);
     if (!subjects || subjects->empty()) return malformed("statement has no \"subject\"");
     const auto* ptype = field(j, "predicateType", T::string);
-    if (!ptype || ptype->get_ref<const std::string&>().empty()) return malformed("statement has no \"predicateType\"");
+    if (!ptype || ptype->get_ref<const std::string&>().empty())
+        return malformed("statement has no \"predicateType\"");
     Statement st;
     st.predicate_type = ptype->get<std::string>();
     if (j.contains("predicate")) {
-        if (!j["predicate"].is_object()) return malformed("statement \"predicate\" is not an object");
+        if (!j["predicate"].is_object())
+            return malformed("statement \"predicate\" is not an object");
         st.predicate = j["predicate"];
     }
     for (const auto& s : *subjects) {
@@ -109,7 +120,8 @@ bool Statement::has_subject(const Digest& sha256, std::string_view name) const {
     const std::string hex = to_hex(sha256);
     for (const auto& s : subject) {
         auto it = s.digest.find("sha256");
-        if (it != s.digest.end() && it->second == hex && (name.empty() || s.name == name)) return true;
+        if (it != s.digest.end() && it->second == hex && (name.empty() || s.name == name))
+            return true;
     }
     return false;
 }
@@ -133,7 +145,9 @@ Result<nlohmann::json> slsa_quantization_predicate(const QuantizationProvenance&
           {"externalParameters", {{"quantization", p.quantization}, {"target", p.target}}},
           {"resolvedDependencies",
            nlohmann::json::array(
-               {ResourceDescriptor{"base-model", p.base_model_uri, {{"sha256", to_hex(p.base_model_sha256)}}}.to_json(),
+               {ResourceDescriptor{
+                    "base-model", p.base_model_uri, {{"sha256", to_hex(p.base_model_sha256)}}}
+                    .to_json(),
                 ResourceDescriptor{"quantizer", "pkg:generic/" + p.quantizer, {}}.to_json()})}}},
         {"runDetails", run}};
 }
@@ -142,7 +156,8 @@ Result<QuantizationProvenance> parse_slsa_quantization_predicate(const nlohmann:
     using T = nlohmann::json::value_t;
     const auto* def = field(pred, "buildDefinition", T::object);
     const auto* run = field(pred, "runDetails", T::object);
-    if (!def || !run) return malformed("SLSA provenance needs buildDefinition and runDetails objects");
+    if (!def || !run)
+        return malformed("SLSA provenance needs buildDefinition and runDetails objects");
     const auto* build_type = field(*def, "buildType", T::string);
     if (!build_type || *build_type != kQuantizeBuildType) {
         return malformed("SLSA buildType is not " + std::string(kQuantizeBuildType));
@@ -151,7 +166,8 @@ Result<QuantizationProvenance> parse_slsa_quantization_predicate(const nlohmann:
     if (!ext) return malformed("SLSA buildDefinition has no externalParameters object");
     const auto* quant = field(*ext, "quantization", T::string);
     const auto* target = field(*ext, "target", T::string);
-    if (!quant || !target) return malformed("externalParameters need string quantization and target");
+    if (!quant || !target)
+        return malformed("externalParameters need string quantization and target");
     const auto* builder = field(*run, "builder", T::object);
     const auto* builder_id = builder ? field(*builder, "id", T::string) : nullptr;
     if (!builder_id) return malformed("SLSA runDetails.builder.id is missing");
@@ -166,7 +182,8 @@ Result<QuantizationProvenance> parse_slsa_quantization_predicate(const nlohmann:
             PYLON_TRY_ASSIGN(ResourceDescriptor r, ResourceDescriptor::from_json(d));
             if (r.name == "base-model") {
                 auto it = r.digest.find("sha256");
-                if (it == r.digest.end()) return malformed("the base-model dependency has no sha256 digest");
+                if (it == r.digest.end())
+                    return malformed("the base-model dependency has no sha256 digest");
                 PYLON_TRY_ASSIGN(p.base_model_sha256, digest_from_hex(it->second));
                 p.base_model_uri = r.uri;
                 have_base = true;
@@ -177,11 +194,15 @@ Result<QuantizationProvenance> parse_slsa_quantization_predicate(const nlohmann:
             }
         }
     }
-    if (!have_base || !have_quantizer) return malformed("SLSA resolvedDependencies must name base-model and quantizer");
+    if (!have_base || !have_quantizer)
+        return malformed("SLSA resolvedDependencies must name base-model and quantizer");
     if (const auto* md = field(*run, "metadata", T::object)) {
-        if (const auto* v = field(*md, "invocationId", T::string)) p.invocation_id = v->get<std::string>();
-        if (const auto* v = field(*md, "startedOn", T::string)) p.started_on = v->get<std::string>();
-        if (const auto* v = field(*md, "finishedOn", T::string)) p.finished_on = v->get<std::string>();
+        if (const auto* v = field(*md, "invocationId", T::string))
+            p.invocation_id = v->get<std::string>();
+        if (const auto* v = field(*md, "startedOn", T::string))
+            p.started_on = v->get<std::string>();
+        if (const auto* v = field(*md, "finishedOn", T::string))
+            p.finished_on = v->get<std::string>();
     }
     return p;
 }
@@ -198,8 +219,9 @@ Result<Statement> verify_statement(const Envelope& envelope, const PublicKey& ke
     if (!j) return malformed("statement payload is not JSON: " + j.error().message());
     PYLON_TRY_ASSIGN(Statement st, Statement::from_json(*j));
     if (!expected_predicate_type.empty() && st.predicate_type != expected_predicate_type) {
-        return Error(Errc::wrong_predicate_type, "predicateType is \"" + st.predicate_type.substr(0, 128) +
-                                                     "\", expected \"" + std::string(expected_predicate_type) + "\"");
+        return Error(Errc::wrong_predicate_type,
+                     "predicateType is \"" + st.predicate_type.substr(0, 128) + "\", expected \"" +
+                         std::string(expected_predicate_type) + "\"");
     }
     return st;
 }

@@ -20,8 +20,12 @@ void append_canonical_string(std::string& out, const std::string& s) {
 Result<void> append_canonical(std::string& out, const nlohmann::json& v, int depth) {
     if (depth > 512) return Error(Errc::non_canonical, "JSON nested too deeply");
     switch (v.type()) {
-        case nlohmann::json::value_t::null: out += "null"; return {};
-        case nlohmann::json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return {};
+        case nlohmann::json::value_t::null:
+            out += "null";
+            return {};
+        case nlohmann::json::value_t::boolean:
+            out += v.get<bool>() ? "true" : "false";
+            return {};
         case nlohmann::json::value_t::number_integer:
             out += std::to_string(v.get<std::int64_t>());
             return {};
@@ -76,9 +80,10 @@ Result<std::string> canonical_json(const nlohmann::json& value) {
 
 Result<nlohmann::json> parse_json(std::string_view text, JsonLimits limits) {
     if (text.size() > limits.max_bytes) {
-        return pylon::Error(pylon::Errc::limit_exceeded,
-                            "JSON document is " + std::to_string(text.size()) +
-                                " bytes, more than the limit of " + std::to_string(limits.max_bytes));
+        return pylon::Error(pylon::Errc::limit_exceeded, "JSON document is " +
+                                                             std::to_string(text.size()) +
+                                                             " bytes, more than the limit of " +
+                                                             std::to_string(limits.max_bytes));
     }
     std::vector<std::set<std::string>> keys_seen;
     std::string problem;

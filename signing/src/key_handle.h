@@ -20,7 +20,7 @@ struct EcCurve {
     const char* display;     // for messages
     const char* tuf_scheme;  // TUF/securesystemslib signature scheme
     std::size_t field_bytes;
-    const EVP_MD* (*md)();   // the hash the curve signs with
+    const EVP_MD* (*md)();  // the hash the curve signs with
 };
 
 inline const EcCurve& ec_curve(KeyType type) {

@@ -316,7 +316,9 @@ Result<void> compare_manifests(const ModelManifest& signed_m, const ModelManifes
 
 }  // namespace
 
-std::string public_key_hint(const PublicKey& key) { return to_hex(sha256(key.to_pem())); }
+std::string public_key_hint(const PublicKey& key) {
+    return to_hex(sha256(key.to_pem()));
+}
 
 Result<std::string> sign_model(const fs::path& model, const PrivateKey& key,
                                const ManifestOptions& options) {

@@ -26,21 +26,24 @@ Result<void> sodium_ready() {
 }
 
 // A passphrase callback that refuses: OpenSSL must never prompt on a terminal.
-int no_passphrase(char*, int, int, void*) { return -1; }
+int no_passphrase(char*, int, int, void*) {
+    return -1;
+}
 
 }  // namespace
 
 struct PrivateKey::Impl {
     KeyType type = KeyType::ed25519;
     std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> ed_sk{};  // Ed25519 only
-    ossl::Pkey ec;                                                  // ECDSA only
+    ossl::Pkey ec;                                                 // ECDSA only
     ~Impl() { sodium_memzero(ed_sk.data(), ed_sk.size()); }
 
     // Impl is nested in PrivateKey, so these may use its private constructor.
     static Result<PrivateKey> from_seed(ByteView seed) {
         PYLON_TRY(sodium_ready());
         if (seed.size() != crypto_sign_SEEDBYTES) {
-            return Error(Errc::bad_key, "an Ed25519 seed is 32 bytes, got " + std::to_string(seed.size()));
+            return Error(Errc::bad_key,
+                         "an Ed25519 seed is 32 bytes, got " + std::to_string(seed.size()));
         }
         auto impl = std::make_unique<Impl>();
         std::array<std::uint8_t, crypto_sign_PUBLICKEYBYTES> pk{};
@@ -55,19 +58,23 @@ struct PrivateKey::Impl {
             std::array<std::uint8_t, 32> seed{};
             std::size_t len = seed.size();
             if (EVP_PKEY_get_raw_private_key(pkey.get(), seed.data(), &len) != 1 || len != 32) {
-                return Error(Errc::bad_key, "cannot read Ed25519 private key: " + ossl::take_errors());
+                return Error(Errc::bad_key,
+                             "cannot read Ed25519 private key: " + ossl::take_errors());
             }
             auto key = from_seed(seed);
             sodium_memzero(seed.data(), seed.size());
             return key;
         }
         if (id != EVP_PKEY_EC) {
-            return Error(Errc::bad_key, "unsupported private key algorithm (expected Ed25519 or ECDSA P-256/P-384)");
+            return Error(
+                Errc::bad_key,
+                "unsupported private key algorithm (expected Ed25519 or ECDSA P-256/P-384)");
         }
         PYLON_TRY_ASSIGN(auto raw, detail::raw_public_from_pkey(pkey.get()));
         ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
         if (!check || EVP_PKEY_pairwise_check(check.get()) != 1) {
-            return Error(Errc::bad_key, "ECDSA private key is inconsistent: " + ossl::take_errors());
+            return Error(Errc::bad_key,
+                         "ECDSA private key is inconsistent: " + ossl::take_errors());
         }
         PYLON_TRY_ASSIGN(PublicKey pub, PublicKey::from_raw(raw.first, raw.second));
         auto impl = std::make_unique<Impl>();
@@ -82,8 +89,10 @@ struct PrivateKey::Impl {
             EVP_PKEY_up_ref(ec.get());
             return ossl::Pkey(ec.get());
         }
-        ossl::Pkey pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, ed_sk.data(), crypto_sign_SEEDBYTES));
-        if (!pkey) return Error(Errc::crypto_failure, "cannot export Ed25519 key: " + ossl::take_errors());
+        ossl::Pkey pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, ed_sk.data(),
+                                                     crypto_sign_SEEDBYTES));
+        if (!pkey)
+            return Error(Errc::crypto_failure, "cannot export Ed25519 key: " + ossl::take_errors());
         return pkey;
     }
 };
@@ -94,7 +103,9 @@ PrivateKey::PrivateKey(PrivateKey&&) noexcept = default;
 PrivateKey& PrivateKey::operator=(PrivateKey&&) noexcept = default;
 PrivateKey::~PrivateKey() = default;
 
-Result<PrivateKey> PrivateKey::from_ed25519_seed(ByteView seed) { return Impl::from_seed(seed); }
+Result<PrivateKey> PrivateKey::from_ed25519_seed(ByteView seed) {
+    return Impl::from_seed(seed);
+}
 
 Result<PrivateKey> PrivateKey::generate(KeyType type) {
     PYLON_TRY(sodium_ready());
@@ -108,7 +119,8 @@ Result<PrivateKey> PrivateKey::generate(KeyType type) {
     const auto& curve = detail::ec_curve(type);
     ossl::Pkey pkey(EVP_EC_gen(curve.group));
     if (!pkey) {
-        return Error(Errc::crypto_failure, std::string(curve.display) + " key generation failed: " + ossl::take_errors());
+        return Error(Errc::crypto_failure,
+                     std::string(curve.display) + " key generation failed: " + ossl::take_errors());
     }
     return Impl::from_pkey(std::move(pkey));
 }
@@ -117,14 +129,16 @@ Result<PrivateKey> PrivateKey::from_pkcs8_der(ByteView der) {
     const unsigned char* p = der.data();
     ossl::Pkey pkey(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size())));
     if (!pkey) return Error(Errc::bad_key, "not a DER private key: " + ossl::take_errors());
-    if (p != der.data() + der.size()) return Error(Errc::bad_key, "trailing bytes after the private key");
+    if (p != der.data() + der.size())
+        return Error(Errc::bad_key, "trailing bytes after the private key");
     return Impl::from_pkey(std::move(pkey));
 }
 
 Result<PrivateKey> PrivateKey::from_pkcs8_pem(std::string_view pem) {
     if (pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos) {
-        return Error(Errc::bad_key, "PKCS#8 keys encrypted by OpenSSL are not supported; use "
-                                    "`openssl pkey -in KEY -out PLAIN` or a Pylon encrypted key");
+        return Error(Errc::bad_key,
+                     "PKCS#8 keys encrypted by OpenSSL are not supported; use "
+                     "`openssl pkey -in KEY -out PLAIN` or a Pylon encrypted key");
     }
     auto bio = ossl::mem_bio(pem);
     ossl::Pkey pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
@@ -139,7 +153,8 @@ bool PrivateKey::is_encrypted(std::string_view text) noexcept {
 Result<PrivateKey> PrivateKey::parse(std::string_view text, const Secret* passphrase) {
     if (is_encrypted(text)) {
         if (!passphrase) {
-            return Error(Errc::encrypted_key, "the private key is encrypted: a passphrase is needed");
+            return Error(Errc::encrypted_key,
+                         "the private key is encrypted: a passphrase is needed");
         }
         PYLON_TRY_ASSIGN(Bytes der, detail::decrypt_key(text, *passphrase));
         auto key = from_pkcs8_der(der);
@@ -147,7 +162,8 @@ Result<PrivateKey> PrivateKey::parse(std::string_view text, const Secret* passph
         return key;
     }
     if (text.find("-----BEGIN") == std::string_view::npos) {
-        return Error(Errc::bad_key, "not a private key (neither PKCS#8 PEM nor a Pylon encrypted key)");
+        return Error(Errc::bad_key,
+                     "not a private key (neither PKCS#8 PEM nor a Pylon encrypted key)");
     }
     return from_pkcs8_pem(text);
 }
@@ -164,7 +180,8 @@ Result<PrivateKey> PrivateKey::load(const std::filesystem::path& path, const Sec
 Result<Bytes> PrivateKey::sign(ByteView message) const {
     if (impl_->type == KeyType::ed25519) {
         Bytes sig(crypto_sign_BYTES);
-        crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), impl_->ed_sk.data());
+        crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(),
+                             impl_->ed_sk.data());
         return sig;
     }
     const auto& curve = detail::ec_curve(impl_->type);
@@ -182,7 +199,8 @@ Result<Bytes> PrivateKey::sign(ByteView message) const {
 Result<Bytes> PrivateKey::to_pkcs8_der() const {
     PYLON_TRY_ASSIGN(ossl::Pkey pkey, impl_->to_pkey());
     ossl::Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || i2d_PKCS8PrivateKey_bio(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    if (!bio || i2d_PKCS8PrivateKey_bio(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr,
+                                        nullptr) != 1) {
         return Error(Errc::crypto_failure, "PKCS#8 encoding failed: " + ossl::take_errors());
     }
     std::string der = ossl::bio_contents(bio.get());
@@ -194,7 +212,8 @@ Result<Bytes> PrivateKey::to_pkcs8_der() const {
 Result<std::string> PrivateKey::to_pkcs8_pem() const {
     PYLON_TRY_ASSIGN(ossl::Pkey pkey, impl_->to_pkey());
     ossl::Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr,
+                                         nullptr) != 1) {
         return Error(Errc::crypto_failure, "PKCS#8 PEM encoding failed: " + ossl::take_errors());
     }
     return ossl::bio_contents(bio.get());

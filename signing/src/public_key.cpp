@@ -22,9 +22,12 @@ using detail::EcCurve;
 
 std::string_view to_string(KeyType type) noexcept {
     switch (type) {
-        case KeyType::ed25519: return "ed25519";
-        case KeyType::ecdsa_p256: return "ecdsa-p256";
-        case KeyType::ecdsa_p384: return "ecdsa-p384";
+        case KeyType::ed25519:
+            return "ed25519";
+        case KeyType::ecdsa_p256:
+            return "ecdsa-p256";
+        case KeyType::ecdsa_p384:
+            return "ecdsa-p384";
     }
     return "unknown";
 }
@@ -42,35 +45,43 @@ namespace detail {
 Result<ossl::Pkey> pkey_from_raw_public(KeyType type, ByteView raw) {
     if (type == KeyType::ed25519) {
         if (raw.size() != crypto_sign_PUBLICKEYBYTES) {
-            return Error(Errc::bad_key, "an Ed25519 public key is 32 bytes, got " + std::to_string(raw.size()));
+            return Error(Errc::bad_key,
+                         "an Ed25519 public key is 32 bytes, got " + std::to_string(raw.size()));
         }
-        ossl::Pkey pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
-        if (!pkey) return Error(Errc::bad_key, "invalid Ed25519 public key: " + ossl::take_errors());
+        ossl::Pkey pkey(
+            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
+        if (!pkey)
+            return Error(Errc::bad_key, "invalid Ed25519 public key: " + ossl::take_errors());
         return pkey;
     }
     const EcCurve& curve = ec_curve(type);
     if (raw.size() != 2 * curve.field_bytes + 1 && raw.size() != curve.field_bytes + 1) {
         return Error(Errc::bad_key, std::string("a ") + curve.display + " public key is a " +
                                         std::to_string(2 * curve.field_bytes + 1) + "- or " +
-                                        std::to_string(curve.field_bytes + 1) + "-byte SEC1 point, got " +
-                                        std::to_string(raw.size()) + " bytes");
+                                        std::to_string(curve.field_bytes + 1) +
+                                        "-byte SEC1 point, got " + std::to_string(raw.size()) +
+                                        " bytes");
     }
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve.group), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<std::uint8_t*>(raw.data()), raw.size()),
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve.group),
+                                         0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                          const_cast<std::uint8_t*>(raw.data()), raw.size()),
         OSSL_PARAM_construct_end()};
     ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
     EVP_PKEY* out = nullptr;
     if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
         EVP_PKEY_fromdata(ctx.get(), &out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        return Error(Errc::bad_key, std::string("invalid ") + curve.display + " public key: " + ossl::take_errors());
+        return Error(Errc::bad_key, std::string("invalid ") + curve.display +
+                                        " public key: " + ossl::take_errors());
     }
     ossl::Pkey pkey(out);
     // fromdata does not check that the point is on the curve; a public-key check does.
     ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
     if (!check || EVP_PKEY_public_check(check.get()) != 1) {
-        return Error(Errc::bad_key, std::string(curve.display) + " public key is not a valid curve point: " +
-                                        ossl::take_errors());
+        return Error(Errc::bad_key,
+                     std::string(curve.display) +
+                         " public key is not a valid curve point: " + ossl::take_errors());
     }
     return pkey;
 }
@@ -88,7 +99,8 @@ Result<std::pair<KeyType, Bytes>> raw_public_from_pkey(EVP_PKEY* pkey) {
     if (id == EVP_PKEY_EC) {
         char group[64] = {};
         std::size_t glen = 0;
-        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen);
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &glen);
         const std::string_view name(group, glen);
         KeyType type;
         if (name == ec_curve(KeyType::ecdsa_p256).group) {
@@ -101,18 +113,22 @@ Result<std::pair<KeyType, Bytes>> raw_public_from_pkey(EVP_PKEY* pkey) {
         }
         const EcCurve& curve = ec_curve(type);
         // Ask for the uncompressed form whatever form the key was read in.
-        EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "uncompressed");
+        EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                       "uncompressed");
         Bytes raw(2 * curve.field_bytes + 1);
         std::size_t len = 0;
-        if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, raw.data(), raw.size(), &len) != 1 ||
+        if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, raw.data(),
+                                            raw.size(), &len) != 1 ||
             len != raw.size()) {
-            return Error(Errc::bad_key, std::string("cannot read ") + curve.display + " public key: " + ossl::take_errors());
+            return Error(Errc::bad_key, std::string("cannot read ") + curve.display +
+                                            " public key: " + ossl::take_errors());
         }
         return std::pair{type, std::move(raw)};
     }
-    return Error(Errc::bad_key, std::string("unsupported key algorithm ") +
-                                    (EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "?") +
-                                    " (expected Ed25519 or ECDSA P-256/P-384)");
+    return Error(Errc::bad_key,
+                 std::string("unsupported key algorithm ") +
+                     (EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "?") +
+                     " (expected Ed25519 or ECDSA P-256/P-384)");
 }
 
 }  // namespace detail
@@ -136,8 +152,10 @@ Result<PublicKey> PublicKey::from_raw(KeyType type, ByteView raw) {
 Result<PublicKey> PublicKey::from_der(ByteView der) {
     const unsigned char* p = der.data();
     ossl::Pkey pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
-    if (!pkey) return Error(Errc::bad_key, "not a DER SubjectPublicKeyInfo: " + ossl::take_errors());
-    if (p != der.data() + der.size()) return Error(Errc::bad_key, "trailing bytes after the public key");
+    if (!pkey)
+        return Error(Errc::bad_key, "not a DER SubjectPublicKeyInfo: " + ossl::take_errors());
+    if (p != der.data() + der.size())
+        return Error(Errc::bad_key, "trailing bytes after the public key");
     PYLON_TRY_ASSIGN(auto raw, detail::raw_public_from_pkey(pkey.get()));
     return make(raw.first, std::move(raw.second));
 }
@@ -173,11 +191,14 @@ Result<PublicKey> PublicKey::from_tuf(const nlohmann::json& key) {
         const std::string_view want = ec_curve(t).tuf_scheme;
         if ((keytype == "ecdsa" || keytype == want) && scheme == want) {
             PYLON_TRY_ASSIGN(PublicKey k, from_pem(pub));
-            if (k.type() != t) return Error(Errc::bad_key, "TUF key with scheme " + scheme + " holds another curve");
+            if (k.type() != t)
+                return Error(Errc::bad_key,
+                             "TUF key with scheme " + scheme + " holds another curve");
             return k;
         }
     }
-    return Error(Errc::bad_key, "unsupported TUF key (keytype '" + keytype + "', scheme '" + scheme + "')");
+    return Error(Errc::bad_key,
+                 "unsupported TUF key (keytype '" + keytype + "', scheme '" + scheme + "')");
 }
 
 Bytes PublicKey::to_der() const {
@@ -200,9 +221,13 @@ std::string PublicKey::to_pem() const {
 
 nlohmann::json PublicKey::to_tuf() const {
     if (type_ == KeyType::ed25519) {
-        return {{"keytype", "ed25519"}, {"scheme", "ed25519"}, {"keyval", {{"public", hex_encode(raw_)}}}};
+        return {{"keytype", "ed25519"},
+                {"scheme", "ed25519"},
+                {"keyval", {{"public", hex_encode(raw_)}}}};
     }
-    return {{"keytype", "ecdsa"}, {"scheme", ec_curve(type_).tuf_scheme}, {"keyval", {{"public", to_pem()}}}};
+    return {{"keytype", "ecdsa"},
+            {"scheme", ec_curve(type_).tuf_scheme},
+            {"keyval", {{"public", to_pem()}}}};
 }
 
 Result<void> PublicKey::verify(ByteView message, ByteView signature) const {
@@ -211,25 +236,31 @@ Result<void> PublicKey::verify(ByteView message, ByteView signature) const {
             return Error(Errc::bad_signature, "an Ed25519 signature is 64 bytes, got " +
                                                   std::to_string(signature.size()));
         }
-        if (crypto_sign_verify_detached(signature.data(), message.data(), message.size(), raw_.data()) != 0) {
-            return Error(Errc::bad_signature, "Ed25519 signature does not verify with key " + key_id_.substr(0, 16));
+        if (crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
+                                        raw_.data()) != 0) {
+            return Error(Errc::bad_signature,
+                         "Ed25519 signature does not verify with key " + key_id_.substr(0, 16));
         }
         return {};
     }
     const EcCurve& curve = ec_curve(type_);
     if (signature.empty() || signature.size() > 2 * curve.field_bytes + 9) {
-        return Error(Errc::bad_signature, std::string("an ECDSA ") + curve.display + " DER signature is at most " +
-                                              std::to_string(2 * curve.field_bytes + 9) + " bytes, got " +
-                                              std::to_string(signature.size()));
+        return Error(Errc::bad_signature, std::string("an ECDSA ") + curve.display +
+                                              " DER signature is at most " +
+                                              std::to_string(2 * curve.field_bytes + 9) +
+                                              " bytes, got " + std::to_string(signature.size()));
     }
     ossl::MdCtx ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, curve.md(), nullptr, handle_->pkey.get()) != 1) {
+    if (!ctx ||
+        EVP_DigestVerifyInit(ctx.get(), nullptr, curve.md(), nullptr, handle_->pkey.get()) != 1) {
         return Error(Errc::crypto_failure, "ECDSA verify init failed: " + ossl::take_errors());
     }
-    const int rc = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size());
+    const int rc = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
+                                    message.size());
     ossl::take_errors();
     if (rc != 1) {
-        return Error(Errc::bad_signature, std::string("ECDSA ") + curve.display + " signature does not verify with key " +
+        return Error(Errc::bad_signature, std::string("ECDSA ") + curve.display +
+                                              " signature does not verify with key " +
                                               key_id_.substr(0, 16));
     }
     return {};

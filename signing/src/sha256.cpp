@@ -81,7 +81,9 @@ Result<Digest> sha256_file(const std::filesystem::path& path) {
     return h.finish();
 }
 
-std::string to_hex(const Digest& d) { return hex_encode(d); }
+std::string to_hex(const Digest& d) {
+    return hex_encode(d);
+}
 
 Result<Digest> digest_from_hex(std::string_view hex) {
     if (hex.size() != 64) {

@@ -16,7 +16,8 @@ using pylon::test::TempDir;
 
 namespace {
 
-ProcessResult pylon_cli(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
+ProcessResult pylon_cli(std::vector<std::string> args,
+                        const std::map<std::string, std::string>& env = {}) {
     args.insert(args.begin(), pylon::test::pylon_binary());
     return run_process(args, {}, env);
 }
@@ -44,10 +45,14 @@ void flip_bit(const std::filesystem::path& p, std::size_t offset) {
 }  // namespace
 
 TEST_CASE("every command has --help") {
-    for (auto args : std::vector<std::vector<std::string>>{
-             {"--help"}, {"key", "--help"}, {"key", "generate", "--help"}, {"key", "public", "--help"},
-             {"sign", "model", "--help"}, {"verify", "model", "--help"}, {"attest", "provenance", "--help"},
-             {"verify", "attestation", "--help"}}) {
+    for (auto args : std::vector<std::vector<std::string>>{{"--help"},
+                                                           {"key", "--help"},
+                                                           {"key", "generate", "--help"},
+                                                           {"key", "public", "--help"},
+                                                           {"sign", "model", "--help"},
+                                                           {"verify", "model", "--help"},
+                                                           {"attest", "provenance", "--help"},
+                                                           {"verify", "attestation", "--help"}}) {
         args.push_back("--help");
         auto r = pylon_cli(args);
         INFO(args[0]);
@@ -79,28 +84,30 @@ TEST_CASE("sign and verify the sample model, then refuse tampering") {
         // A key of the other type / another key is refused.
         auto other = pylon_cli({"key", "generate", "--type", type, "--out", prefix + "-other"});
         REQUIRE(other.exit_code == 0);
-        check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key", prefix + "-other.pub"}),
-                               "verifying");
+        check_one_line_failure(
+            pylon_cli({"verify", "model", model.string(), "--key", prefix + "-other.pub"}),
+            "verifying");
 
         // Truncated bundle.
         const auto bundle = model.string() + ".sig";
         const std::string full = read_all(bundle);
         const auto truncated = dir / "truncated.sig";
         std::ofstream(truncated, std::ios::binary) << full.substr(0, full.size() / 2);
-        check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key", prefix + ".pub",
-                                          "--bundle", truncated.string()}),
+        check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key",
+                                          prefix + ".pub", "--bundle", truncated.string()}),
                                "verifying");
 
         // A flipped bit in the model.
         flip_bit(model, 1000);
-        check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key", prefix + ".pub"}),
-                               "verifying");
+        check_one_line_failure(
+            pylon_cli({"verify", "model", model.string(), "--key", prefix + ".pub"}), "verifying");
     }
 }
 
 TEST_CASE("signing a directory refuses added, removed and renamed files") {
     TempDir dir;
-    REQUIRE(pylon_cli({"key", "generate", "--type", "ecdsa-p256", "--out", (dir / "k").string()}).exit_code == 0);
+    REQUIRE(pylon_cli({"key", "generate", "--type", "ecdsa-p256", "--out", (dir / "k").string()})
+                .exit_code == 0);
     const auto model = dir / "model";
     copy_model(PYLON_SAMPLE_MODEL, model / "model.gguf");
     dir.write("model/config/params.json", "{\"ctx\": 512}");
@@ -109,7 +116,8 @@ TEST_CASE("signing a directory refuses added, removed and renamed files") {
     REQUIRE(pylon_cli({"verify", "model", model.string(), "--key", pub}).exit_code == 0);
 
     dir.write("model/extra.txt", "x");
-    check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key", pub}), "extra.txt");
+    check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key", pub}),
+                           "extra.txt");
     std::filesystem::remove(model / "extra.txt");
 
     std::filesystem::rename(model / "config/params.json", model / "config/params2.json");
@@ -118,7 +126,8 @@ TEST_CASE("signing a directory refuses added, removed and renamed files") {
     REQUIRE(pylon_cli({"verify", "model", model.string(), "--key", pub}).exit_code == 0);
 
     std::filesystem::remove(model / "config/params.json");
-    check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key", pub}), "params.json");
+    check_one_line_failure(pylon_cli({"verify", "model", model.string(), "--key", pub}),
+                           "params.json");
 }
 
 TEST_CASE("encrypted keys: passphrase from env or file, wrong passphrase refused") {
@@ -131,15 +140,18 @@ TEST_CASE("encrypted keys: passphrase from env or file, wrong passphrase refused
     const auto model = dir / "m.gguf";
     copy_model(PYLON_SAMPLE_MODEL, model);
 
-    check_one_line_failure(pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key"}), "encrypted");
+    check_one_line_failure(pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key"}),
+                           "encrypted");
     const auto wrong = dir.write("wrong.txt", "not it\n");
-    check_one_line_failure(
-        pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key", "--passphrase-file", wrong.string()}),
-        "wrong passphrase");
+    check_one_line_failure(pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key",
+                                      "--passphrase-file", wrong.string()}),
+                           "wrong passphrase");
     const auto right = dir.write("right.txt", "open sesame\n");
-    CHECK(pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key", "--passphrase-file", right.string()})
+    CHECK(pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key", "--passphrase-file",
+                     right.string()})
               .exit_code == 0);
-    CHECK(pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key", "--passphrase-env", "MY_PASS"},
+    CHECK(pylon_cli({"sign", "model", model.string(), "--key", prefix + ".key", "--passphrase-env",
+                     "MY_PASS"},
                     {{"MY_PASS", "open sesame"}})
               .exit_code == 0);
     CHECK(pylon_cli({"verify", "model", model.string(), "--key", prefix + ".pub"}).exit_code == 0);
@@ -147,19 +159,24 @@ TEST_CASE("encrypted keys: passphrase from env or file, wrong passphrase refused
 
 TEST_CASE("unreadable paths and bad arguments fail with one line") {
     TempDir dir;
-    check_one_line_failure(pylon_cli({"sign", "model", (dir / "none").string(), "--key", (dir / "k").string()}),
-                           "none");
-    check_one_line_failure(pylon_cli({"verify", "model", PYLON_SAMPLE_MODEL, "--key", (dir / "none.pub").string()}),
-                           "none.pub");
-    check_one_line_failure(pylon_cli({"key", "generate", "--type", "rsa", "--out", (dir / "x").string()}), "rsa");
+    check_one_line_failure(
+        pylon_cli({"sign", "model", (dir / "none").string(), "--key", (dir / "k").string()}),
+        "none");
+    check_one_line_failure(
+        pylon_cli({"verify", "model", PYLON_SAMPLE_MODEL, "--key", (dir / "none.pub").string()}),
+        "none.pub");
+    check_one_line_failure(
+        pylon_cli({"key", "generate", "--type", "rsa", "--out", (dir / "x").string()}), "rsa");
     check_one_line_failure(pylon_cli({"frobnicate"}), "frobnicate");
     REQUIRE(pylon_cli({"key", "generate", "--out", (dir / "x").string()}).exit_code == 0);
-    check_one_line_failure(pylon_cli({"key", "generate", "--out", (dir / "x").string()}), "already exists");
+    check_one_line_failure(pylon_cli({"key", "generate", "--out", (dir / "x").string()}),
+                           "already exists");
 }
 
 TEST_CASE("provenance attestations sign and verify, and refuse other subjects") {
     TempDir dir;
-    REQUIRE(pylon_cli({"key", "generate", "--type", "ecdsa-p256", "--out", (dir / "k").string()}).exit_code == 0);
+    REQUIRE(pylon_cli({"key", "generate", "--type", "ecdsa-p256", "--out", (dir / "k").string()})
+                .exit_code == 0);
     const auto model = dir / "m.gguf";
     copy_model(PYLON_SAMPLE_MODEL, model);
     const std::string att = (dir / "m.intoto.json").string();
@@ -169,38 +186,45 @@ TEST_CASE("provenance attestations sign and verify, and refuse other subjects") 
                         "--base-model", "stories260K-f32.gguf", "--quantizer", "llama.cpp@b4747",
                         "--quantization", "Q8_0", "--target", "x86_64-avx2", "--out", att});
     REQUIRE(r.exit_code == 0);
-    auto v = pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string(), "--subject", model.string()});
+    auto v = pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string(),
+                        "--subject", model.string()});
     CHECK(v.exit_code == 0);
     CHECK(v.out.find("quantization: Q8_0") != std::string::npos);
     CHECK(v.out.find("https://slsa.dev/provenance/v1") != std::string::npos);
 
     const auto other = dir.write("other.bin", "not the model");
+    check_one_line_failure(pylon_cli({"verify", "attestation", att, "--key",
+                                      (dir / "k.pub").string(), "--subject", other.string()}),
+                           "not a subject");
     check_one_line_failure(
-        pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string(), "--subject", other.string()}),
-        "not a subject");
-    check_one_line_failure(pylon_cli({"attest", "provenance", model.string(), "--key", (dir / "k.key").string(),
-                                      "--base-model-digest", "sha256:1234", "--quantizer", "q@1", "--quantization",
-                                      "Q8_0", "--target", "t", "--out", att}),
-                           "base-model-digest");
+        pylon_cli({"attest", "provenance", model.string(), "--key", (dir / "k.key").string(),
+                   "--base-model-digest", "sha256:1234", "--quantizer", "q@1", "--quantization",
+                   "Q8_0", "--target", "t", "--out", att}),
+        "base-model-digest");
     // Changed predicate under the old signature.
     std::string text = read_all(att);
-    REQUIRE(pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string()}).exit_code == 0);
+    REQUIRE(
+        pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string()}).exit_code ==
+        0);
     auto pos = text.find("\"payload\": \"");
     REQUIRE(pos != std::string::npos);
     text[pos + 20] = text[pos + 20] == 'A' ? 'B' : 'A';
     std::ofstream(att, std::ios::binary | std::ios::trunc) << text;
-    check_one_line_failure(pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string()}), "verif");
+    check_one_line_failure(
+        pylon_cli({"verify", "attestation", att, "--key", (dir / "k.pub").string()}), "verif");
 }
 
 TEST_CASE("pylon verifies bundles made by the reference model_signing tool") {
     const std::string data = std::string(PYLON_TEST_DATA) + "/oms";
     auto dir_model = pylon_cli({"verify", "model", data + "/v1.1.0-elliptic-key", "--key",
-                                data + "/signing-key-pub.pem", "--bundle", data + "/v1.1.0-elliptic-key/model.sig"});
+                                data + "/signing-key-pub.pem", "--bundle",
+                                data + "/v1.1.0-elliptic-key/model.sig"});
     INFO(dir_model.err);
     CHECK(dir_model.exit_code == 0);
     CHECK(dir_model.out.find("2 files") != std::string::npos);
     auto file_model = pylon_cli({"verify", "model", data + "/v1.0.0-elliptic-key/signme-1", "--key",
-                                 data + "/signing-key-pub.pem", "--bundle", data + "/v1.0.0-elliptic-key/model.sig"});
+                                 data + "/signing-key-pub.pem", "--bundle",
+                                 data + "/v1.0.0-elliptic-key/model.sig"});
     INFO(file_model.err);
     CHECK(file_model.exit_code == 0);
 }

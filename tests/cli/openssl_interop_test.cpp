@@ -19,12 +19,14 @@ TEST_CASE("openssl pkey -pubin reads keys written by pylon key public") {
     for (std::string type : {"ed25519", "ecdsa-p256", "ecdsa-p384"}) {
         INFO(type);
         const auto prefix = (dir / type).string();
-        REQUIRE(run_process({pylon::test::pylon_binary(), "key", "generate", "--type", type, "--out", prefix})
+        REQUIRE(run_process({pylon::test::pylon_binary(), "key", "generate", "--type", type,
+                             "--out", prefix})
                     .exit_code == 0);
         auto pub = run_process({pylon::test::pylon_binary(), "key", "public", prefix + ".key"});
         REQUIRE(pub.exit_code == 0);
         const auto pem = dir.write(type + "-public.pem", pub.out);
-        auto text = run_process({"openssl", "pkey", "-pubin", "-in", pem.string(), "-text", "-noout"});
+        auto text =
+            run_process({"openssl", "pkey", "-pubin", "-in", pem.string(), "-text", "-noout"});
         INFO(text.err);
         REQUIRE(text.exit_code == 0);
         CHECK(text.out.find(type == "ed25519"      ? "ED25519 Public-Key"
@@ -42,15 +44,15 @@ TEST_CASE("openssl pkey -pubin reads keys written by pylon key public") {
 TEST_CASE("a P-256 signature made by openssl dgst verifies in Pylon") {
     TempDir dir;
     const auto key_pem = dir / "ossl.key";
-    REQUIRE(run_process({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
-                         key_pem.string()})
+    REQUIRE(run_process({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                         "ec_paramgen_curve:P-256", "-out", key_pem.string()})
                 .exit_code == 0);
     auto pub_pem = run_process({"openssl", "pkey", "-in", key_pem.string(), "-pubout"});
     REQUIRE(pub_pem.exit_code == 0);
     const auto msg = dir.write("msg.bin", "model bytes to be signed by openssl");
     const auto sig_path = dir / "msg.sig";
-    REQUIRE(run_process({"openssl", "dgst", "-sha256", "-sign", key_pem.string(), "-out", sig_path.string(),
-                         msg.string()})
+    REQUIRE(run_process({"openssl", "dgst", "-sha256", "-sign", key_pem.string(), "-out",
+                         sig_path.string(), msg.string()})
                 .exit_code == 0);
     auto pub = signing::PublicKey::from_pem(pub_pem.out);
     REQUIRE(pub.ok());
@@ -72,14 +74,14 @@ TEST_CASE("a P-256 signature made by Pylon verifies with openssl dgst -verify") 
     const auto msg = dir.write("msg.bin", message);
     const auto sig = key.sign(message).value();
     const auto sig_path = dir.write("msg.sig", pylon::to_string(sig));
-    auto ok = run_process({"openssl", "dgst", "-sha256", "-verify", pub.string(), "-signature", sig_path.string(),
-                           msg.string()});
+    auto ok = run_process({"openssl", "dgst", "-sha256", "-verify", pub.string(), "-signature",
+                           sig_path.string(), msg.string()});
     INFO(ok.out << ok.err);
     CHECK(ok.exit_code == 0);
     CHECK(ok.out.find("Verified OK") != std::string::npos);
     const auto tampered = dir.write("tampered.bin", message + "!");
-    auto bad = run_process({"openssl", "dgst", "-sha256", "-verify", pub.string(), "-signature", sig_path.string(),
-                            tampered.string()});
+    auto bad = run_process({"openssl", "dgst", "-sha256", "-verify", pub.string(), "-signature",
+                            sig_path.string(), tampered.string()});
     CHECK(bad.exit_code != 0);
 }
 
@@ -90,8 +92,8 @@ TEST_CASE("an Ed25519 signature made by Pylon verifies with openssl pkeyutl") {
     const std::string message = "ed25519 message";
     const auto msg = dir.write("msg.bin", message);
     const auto sig_path = dir.write("msg.sig", pylon::to_string(key.sign(message).value()));
-    auto ok = run_process({"openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub.string(), "-rawin", "-in",
-                           msg.string(), "-sigfile", sig_path.string()});
+    auto ok = run_process({"openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub.string(),
+                           "-rawin", "-in", msg.string(), "-sigfile", sig_path.string()});
     INFO(ok.out << ok.err);
     CHECK(ok.exit_code == 0);
     CHECK(ok.out.find("Signature Verified Successfully") != std::string::npos);

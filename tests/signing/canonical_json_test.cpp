@@ -54,7 +54,8 @@ TEST_CASE("parse_json refuses duplicate keys, deep nesting, oversize input and t
     const std::string deep = std::string(100, '[') + std::string(100, ']');
     CHECK_FALSE(parse_json(deep).ok());
     CHECK(parse_json(deep, JsonLimits{1 << 20, 200}).ok());
-    CHECK(parse_json(R"({"a":1})", JsonLimits{4, 64}).error().code() == pylon::Errc::limit_exceeded);
+    CHECK(parse_json(R"({"a":1})", JsonLimits{4, 64}).error().code() ==
+          pylon::Errc::limit_exceeded);
     CHECK_FALSE(parse_json(R"({"a":1} x)").ok());
     CHECK_FALSE(parse_json("\"\xff\"").ok());  // invalid UTF-8
     CHECK_FALSE(parse_json("").ok());

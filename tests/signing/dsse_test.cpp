@@ -11,20 +11,25 @@
 #include "test_data.h"
 
 using namespace pylon::signing;
-using pylon::as_bytes;
 using nlohmann::json;
+using pylon::as_bytes;
 
 namespace {
-PrivateKey make(KeyType t) { return PrivateKey::generate(t).value(); }
+PrivateKey make(KeyType t) {
+    return PrivateKey::generate(t).value();
+}
 }  // namespace
 
 namespace {
-pylon::Bytes unhex(const std::string& s) { return hex_decode(s).value(); }
+pylon::Bytes unhex(const std::string& s) {
+    return hex_decode(s).value();
+}
 
 // DSSE's protocol example signs with raw r||s (IEEE P1363); Pylon, like TUF and OpenSSL, uses DER.
 pylon::Bytes p1363_to_der(const pylon::Bytes& raw) {
     ECDSA_SIG* sig = ECDSA_SIG_new();
-    ECDSA_SIG_set0(sig, BN_bin2bn(raw.data(), 32, nullptr), BN_bin2bn(raw.data() + 32, 32, nullptr));
+    ECDSA_SIG_set0(sig, BN_bin2bn(raw.data(), 32, nullptr),
+                   BN_bin2bn(raw.data() + 32, 32, nullptr));
     unsigned char* der = nullptr;
     const int len = i2d_ECDSA_SIG(sig, &der);
     pylon::Bytes out(der, der + len);
@@ -39,8 +44,9 @@ TEST_CASE("PAE matches the DSSE protocol document and test vectors") {
     int checked = 0;
     for (const auto& c : data["cases"]) {
         INFO(c["origin"].get<std::string>());
-        CHECK(hex_encode(pylon::as_bytes(pae(c["payload_type"].is_string() ? c["payload_type"].get<std::string>() : "",
-                                             unhex(c["payload_hex"])))) == c["pae_hex"].get<std::string>());
+        CHECK(hex_encode(pylon::as_bytes(
+                  pae(c["payload_type"].is_string() ? c["payload_type"].get<std::string>() : "",
+                      unhex(c["payload_hex"])))) == c["pae_hex"].get<std::string>());
         ++checked;
     }
     CHECK(checked >= 3);
@@ -50,7 +56,8 @@ TEST_CASE("PAE matches the DSSE protocol document and test vectors") {
 TEST_CASE("The DSSE protocol's signed example verifies") {
     const auto data = pylon::test::load_test_json("dsse_pae.json");
     const auto& example = data["envelopes"][0];
-    auto key = PublicKey::from_raw(KeyType::ecdsa_p256, unhex(example["key"]["public_uncompressed_hex"]));
+    auto key =
+        PublicKey::from_raw(KeyType::ecdsa_p256, unhex(example["key"]["public_uncompressed_hex"]));
     REQUIRE(key.ok());
     auto env = Envelope::from_json(example["envelope"]);
     REQUIRE(env.ok());
@@ -58,7 +65,8 @@ TEST_CASE("The DSSE protocol's signed example verifies") {
     for (auto& s : env->signatures) s.sig = p1363_to_der(s.sig);
     CHECK(dsse_verify(*env, {*key}, 1, "http://example.com/HelloWorld").ok());
     env->payload.push_back('!');
-    CHECK(dsse_verify(*env, {*key}, 1, "http://example.com/HelloWorld").error().code() == Errc::bad_signature);
+    CHECK(dsse_verify(*env, {*key}, 1, "http://example.com/HelloWorld").error().code() ==
+          Errc::bad_signature);
 }
 
 TEST_CASE("DSSE test vectors: accept and reject as the suite expects") {
@@ -71,12 +79,14 @@ TEST_CASE("DSSE test vectors: accept and reject as the suite expects") {
     for (const auto& v : data["envelope_vectors"]) {
         INFO(v["id"].get<std::string>());
         std::vector<PublicKey> trusted;
-        for (const auto& name : v["trustedKeys"]) trusted.push_back(keys.at(name.get<std::string>()));
+        for (const auto& name : v["trustedKeys"])
+            trusted.push_back(keys.at(name.get<std::string>()));
         auto env = Envelope::from_json(v["envelope"]);
         bool accepted = false;
         if (env.ok()) {
             const auto& supported = v["supportedPayloadTypes"];
-            const bool type_ok = std::find(supported.begin(), supported.end(), env->payload_type) != supported.end();
+            const bool type_ok =
+                std::find(supported.begin(), supported.end(), env->payload_type) != supported.end();
             auto r = dsse_verify(*env, trusted, v["threshold"].get<std::size_t>(),
                                  type_ok ? env->payload_type : std::string(supported[0]));
             accepted = r.ok();
@@ -122,7 +132,8 @@ TEST_CASE("DSSE accepts standard and URL-safe base64") {
 TEST_CASE("DSSE tamper cases fail with specific errors") {
     auto key = make(KeyType::ecdsa_p256);
     auto other = make(KeyType::ecdsa_p256);
-    const auto env = dsse_sign("application/vnd.in-toto+json", as_bytes("{\"a\":1}"), {&key}).value();
+    const auto env =
+        dsse_sign("application/vnd.in-toto+json", as_bytes("{\"a\":1}"), {&key}).value();
 
     SECTION("changed payload") {
         auto e = env;
@@ -164,8 +175,9 @@ TEST_CASE("DSSE tamper cases fail with specific errors") {
         CHECK(Envelope::from_json(j).error().code() == Errc::malformed_envelope);
         j = env.to_json();
         j["signatures"] = json::array();
-        CHECK(dsse_verify(Envelope::from_json(j).value(), {key.public_key()}, 1, "").error().code() ==
-              Errc::malformed_envelope);
+        CHECK(
+            dsse_verify(Envelope::from_json(j).value(), {key.public_key()}, 1, "").error().code() ==
+            Errc::malformed_envelope);
     }
 }
 

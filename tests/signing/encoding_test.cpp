@@ -17,9 +17,13 @@ TEST_CASE("hex round-trips and refuses malformed input") {
 }
 
 TEST_CASE("base64 matches the RFC 4648 section 10 test vectors") {
-    const std::pair<const char*, const char*> cases[] = {
-        {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    const std::pair<const char*, const char*> cases[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
     for (const auto& [plain, encoded] : cases) {
         CHECK(base64_encode(as_bytes(plain)) == encoded);
         CHECK(to_string(*base64_decode(encoded)) == plain);

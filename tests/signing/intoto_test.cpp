@@ -22,7 +22,8 @@ QuantizationProvenance sample() {
 
 Statement provenance_statement() {
     Statement st;
-    st.subject.push_back({"model.gguf", "", {{"sha256", to_hex(sha256(std::string_view("model")))}}});
+    st.subject.push_back(
+        {"model.gguf", "", {{"sha256", to_hex(sha256(std::string_view("model")))}}});
     st.predicate_type = std::string(kSlsaProvenanceV1);
     st.predicate = slsa_quantization_predicate(sample()).value();
     return st;
@@ -88,15 +89,17 @@ TEST_CASE("Statement tamper cases fail with specific errors") {
         CHECK(verify_statement(env, key.public_key()).error().code() == Errc::bad_signature);
     }
     SECTION("other predicate type expected") {
-        CHECK(verify_statement(env, key.public_key(), "https://example.com/other/v1").error().code() ==
-              Errc::wrong_predicate_type);
+        CHECK(verify_statement(env, key.public_key(), "https://example.com/other/v1")
+                  .error()
+                  .code() == Errc::wrong_predicate_type);
     }
     SECTION("wrong payloadType") {
         auto other = dsse_sign("application/json", env.payload, {&key}).value();
         CHECK(verify_statement(other, key.public_key()).error().code() == Errc::wrong_payload_type);
     }
     SECTION("signed, but not a statement") {
-        const std::string not_statement = R"({"_type":"https://in-toto.io/Statement/v0.1","subject":[]})";
+        const std::string not_statement =
+            R"({"_type":"https://in-toto.io/Statement/v0.1","subject":[]})";
         auto e = dsse_sign(kInTotoPayloadType, pylon::as_bytes(not_statement), {&key}).value();
         CHECK(verify_statement(e, key.public_key()).error().code() == Errc::malformed_statement);
     }

@@ -12,12 +12,14 @@
 #include "test_data.h"
 
 using namespace pylon::signing;
+using nlohmann::json;
 using pylon::Bytes;
 using pylon::Secret;
-using nlohmann::json;
 
 namespace {
-Bytes unhex(const std::string& s) { return hex_decode(s).value(); }
+Bytes unhex(const std::string& s) {
+    return hex_decode(s).value();
+}
 }  // namespace
 
 TEST_CASE("Ed25519 reproduces the RFC 8032 section 7.1 vectors") {
@@ -83,8 +85,10 @@ TEST_CASE("Generated keys sign and verify, and reject other keys' signatures") {
         auto sig = a->sign(std::string_view("hello"));
         REQUIRE(sig.ok());
         CHECK(a->public_key().verify(std::string_view("hello"), *sig).ok());
-        CHECK(b->public_key().verify(std::string_view("hello"), *sig).error().code() == Errc::bad_signature);
-        CHECK(a->public_key().verify(std::string_view("hellO"), *sig).error().code() == Errc::bad_signature);
+        CHECK(b->public_key().verify(std::string_view("hello"), *sig).error().code() ==
+              Errc::bad_signature);
+        CHECK(a->public_key().verify(std::string_view("hellO"), *sig).error().code() ==
+              Errc::bad_signature);
         CHECK_FALSE(a->public_key().verify(std::string_view("hello"), Bytes{}).ok());
     }
 }
@@ -106,7 +110,9 @@ TEST_CASE("Public keys round-trip through PEM, DER and TUF JSON") {
 }
 
 TEST_CASE("Key IDs are the SHA-256 of the canonical TUF key object") {
-    auto key = PrivateKey::from_ed25519_seed(unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")).value();
+    auto key = PrivateKey::from_ed25519_seed(
+                   unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
+                   .value();
     const std::string canonical =
         R"({"keytype":"ed25519","keyval":{"public":"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"},"scheme":"ed25519"})";
     unsigned char md[32];
@@ -115,12 +121,14 @@ TEST_CASE("Key IDs are the SHA-256 of the canonical TUF key object") {
     CHECK(key.key_id() == hex_encode(pylon::ByteView(md, len)));
 
     auto ec = PrivateKey::generate(KeyType::ecdsa_p256).value();
-    const std::string ec_canonical = R"({"keytype":"ecdsa","keyval":{"public":")" + ec.public_key().to_pem() +
+    const std::string ec_canonical = R"({"keytype":"ecdsa","keyval":{"public":")" +
+                                     ec.public_key().to_pem() +
                                      R"("},"scheme":"ecdsa-sha2-nistp256"})";
     CHECK(ec.key_id() == to_hex(sha256(std::string_view(ec_canonical))));
     auto p384 = PrivateKey::generate(KeyType::ecdsa_p384).value();
     const std::string p384_canonical = R"({"keytype":"ecdsa","keyval":{"public":")" +
-                                       p384.public_key().to_pem() + R"("},"scheme":"ecdsa-sha2-nistp384"})";
+                                       p384.public_key().to_pem() +
+                                       R"("},"scheme":"ecdsa-sha2-nistp384"})";
     CHECK(p384.key_id() == to_hex(sha256(std::string_view(p384_canonical))));
 }
 
@@ -129,23 +137,27 @@ TEST_CASE("ECDSA keys of one curve do not pass for the other") {
     auto p384 = PrivateKey::generate(KeyType::ecdsa_p384).value();
     CHECK(p256.public_key().raw().size() == 65);
     CHECK(p384.public_key().raw().size() == 97);
-    CHECK(PublicKey::from_raw(KeyType::ecdsa_p384, p256.public_key().raw()).error().code() == Errc::bad_key);
+    CHECK(PublicKey::from_raw(KeyType::ecdsa_p384, p256.public_key().raw()).error().code() ==
+          Errc::bad_key);
     json tuf = p384.public_key().to_tuf();
     tuf["scheme"] = "ecdsa-sha2-nistp256";
     CHECK(PublicKey::from_tuf(tuf).error().code() == Errc::bad_key);
     const auto sig = p384.sign(std::string_view("m")).value();
-    CHECK(p256.public_key().verify(std::string_view("m"), sig).error().code() == Errc::bad_signature);
+    CHECK(p256.public_key().verify(std::string_view("m"), sig).error().code() ==
+          Errc::bad_signature);
 }
 
 TEST_CASE("Malformed public keys are refused with bad_key") {
     CHECK(PublicKey::from_pem("not a key").error().code() == Errc::bad_key);
-    CHECK(PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").error().code() ==
-          Errc::bad_key);
+    CHECK(PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+              .error()
+              .code() == Errc::bad_key);
     CHECK(PublicKey::from_raw(KeyType::ed25519, Bytes(31)).error().code() == Errc::bad_key);
     Bytes off_curve(65, 0x01);
     off_curve[0] = 0x04;
     CHECK(PublicKey::from_raw(KeyType::ecdsa_p256, off_curve).error().code() == Errc::bad_key);
-    CHECK(PublicKey::from_tuf(nlohmann::json{{"keytype", "rsa"}, {"scheme", "rsassa-pss-sha256"},
+    CHECK(PublicKey::from_tuf(nlohmann::json{{"keytype", "rsa"},
+                                             {"scheme", "rsassa-pss-sha256"},
                                              {"keyval", {{"public", "x"}}}})
               .error()
               .code() == Errc::bad_key);

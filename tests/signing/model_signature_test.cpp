@@ -1,9 +1,7 @@
 // OMS v1.0 model signatures: round trips, the bundle's exact JSON layout, every tamper case with
-// its own error code, and bundles made by the reference tool (tests/data/oms/README.md).
+// its own error code. Bundles made by the reference tool: model_signature_reference_test.cpp.
 #include <catch2/catch.hpp>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "oms_test_support.h"
 #include "pylon/signing/dsse.h"
 #include "pylon/signing/encoding.h"
 #include "pylon/signing/errors.h"
@@ -20,13 +19,19 @@
 using namespace pylon::signing;
 using nlohmann::json;
 using pylon::as_bytes;
+using pylon::test::expect_error;
+using pylon::test::openssl_verify;
+using pylon::test::payload_of;
 using pylon::test::read_all;
+using pylon::test::require_ok;
 using pylon::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-PrivateKey make_key(KeyType t) { return PrivateKey::generate(t).value(); }
+PrivateKey make_key(KeyType t) {
+    return PrivateKey::generate(t).value();
+}
 
 // A small directory model: nested files, an empty file, and a .git directory that the default
 // exclusions leave out.
@@ -38,29 +43,6 @@ fs::path make_model(const TempDir& tmp) {
     tmp.write("model/empty", "");
     tmp.write("model/.git/HEAD", "ref: refs/heads/main\n");
     return tmp / "model";
-}
-
-template <typename T>
-void require_ok(const pylon::Result<T>& r) {
-    INFO((r ? std::string("ok") : r.error().to_string()));
-    REQUIRE(r.ok());
-}
-
-// Checks that `r` failed with `code`; returns the message so callers can check what it names.
-template <typename T, typename E>
-std::string expect_error(const pylon::Result<T>& r, E code) {
-    if (r) {
-        FAIL_CHECK("expected error " << make_error_code(code).message() << ", got success");
-        return {};
-    }
-    INFO(r.error().to_string());
-    CHECK(r.error().code() == make_error_code(code));
-    return r.error().message();
-}
-
-json payload_of(const json& bundle) {
-    const auto raw = base64_decode(bundle["dsseEnvelope"]["payload"].get<std::string>()).value();
-    return json::parse(pylon::to_string(raw));
 }
 
 // A bundle in the OMS layout around any payload, signed by `key` (for statements the signer
@@ -78,23 +60,8 @@ json bundle_around(std::string_view payload, const PrivateKey& key,
               {"signatures", {{{"sig", base64_encode(env.signatures[0].sig)}, {"keyid", ""}}}}}}};
 }
 
-std::string hex_sha256_file(const fs::path& p) { return to_hex(sha256(read_all(p))); }
-
-// Verifies a DER ECDSA signature with OpenSSL alone, independently of pylon::signing's keys.
-bool openssl_verify(const std::string& pem, std::string_view message, const pylon::Bytes& sig,
-                    const char* digest) {
-    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    EVP_PKEY* pkey = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
-    if (!pkey) return false;
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    bool ok = EVP_DigestVerifyInit_ex(ctx, nullptr, digest, nullptr, nullptr, pkey, nullptr) == 1 &&
-              EVP_DigestVerify(ctx, sig.data(), sig.size(),
-                               reinterpret_cast<const unsigned char*>(message.data()),
-                               message.size()) == 1;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pkey);
-    return ok;
+std::string hex_sha256_file(const fs::path& p) {
+    return to_hex(sha256(read_all(p)));
 }
 
 const KeyType kKeyTypes[] = {KeyType::ecdsa_p256, KeyType::ed25519};
@@ -513,88 +480,5 @@ TEST_CASE("OMS: symlinks, special files, bad names and empty models are refused"
         require_ok(manifest);
         CHECK(manifest->model_name == "current");
         CHECK(manifest->files.size() == 1);
-    }
-}
-
-TEST_CASE("OMS: bundles made by the reference model_signing tool") {
-    const fs::path data = fs::path(PYLON_TEST_DATA) / "oms";
-    const std::string ref_pem = read_all(data / "signing-key-pub.pem");
-    const auto key = make_key(KeyType::ecdsa_p256);
-
-    SECTION("v1.1.0, directory model, key hint") {
-        const fs::path model = data / "v1.1.0-elliptic-key";
-        const std::string text = read_all(model / "model.sig");
-        const json b = json::parse(text);
-        // The hint is the SHA-256 of the signer's PEM, as public_key_hint computes it.
-        CHECK(b["verificationMaterial"]["publicKey"]["hint"] == to_hex(sha256(ref_pem)));
-        // Its P-384 signature is over our PAE of its payload.
-        const auto payload = base64_decode(b["dsseEnvelope"]["payload"].get<std::string>()).value();
-        const auto sig =
-            base64_decode(b["dsseEnvelope"]["signatures"][0]["sig"].get<std::string>()).value();
-        CHECK(openssl_verify(ref_pem, pae(kInTotoPayloadType, payload), sig, "SHA384"));
-
-        // Our manifest of the same files is the one it signed, root digest included.
-        ManifestOptions opts;
-        opts.ignore_paths = {"model.sig", "ignore-me"};
-        auto manifest = compute_manifest(model, opts);
-        require_ok(manifest);
-        const json st = payload_of(b);
-        REQUIRE(manifest->files.size() == st["predicate"]["resources"].size());
-        for (std::size_t i = 0; i < manifest->files.size(); ++i) {
-            CHECK(manifest->files[i].name == st["predicate"]["resources"][i]["name"]);
-            CHECK(to_hex(manifest->files[i].digest) == st["predicate"]["resources"][i]["digest"]);
-        }
-        CHECK(to_hex(manifest->root_digest()) == st["subject"][0]["digest"]["sha256"]);
-        CHECK(to_hex(manifest->root_digest()) ==
-              "92745110b1ab4368471cbe31664e10174e954b113a3df333db860317b2c6dec4");
-
-        // Our verifier reads its statement byte for byte (re-signed with a key Pylon supports),
-        // taking model.sig and ignore-me from its ignore_paths.
-        json ours = b;
-        ours["verificationMaterial"]["publicKey"]["hint"] = public_key_hint(key.public_key());
-        ours["dsseEnvelope"]["signatures"][0]["sig"] =
-            base64_encode(key.sign(pae(kInTotoPayloadType, payload)).value());
-        auto v = verify_model(model, ours.dump(), key.public_key());
-        require_ok(v);
-        CHECK(v->model_name == "v1.1.0-elliptic-key");
-        CHECK(v->files.size() == 2);
-        // The untouched bundle names another key.
-        expect_error(verify_model(model, text, key.public_key()), Errc::untrusted_key);
-
-        // And it verifies as it is, end to end, with the reference tool's P-384 key.
-        const auto ref_key = PublicKey::from_pem(ref_pem);
-        require_ok(ref_key);
-        CHECK(ref_key->type() == KeyType::ecdsa_p384);
-        auto as_is = verify_model(model, text, *ref_key);
-        require_ok(as_is);
-        CHECK(as_is->files.size() == 2);
-    }
-    SECTION("v1.0.0, single-file model, rawBytes and a null keyid") {
-        const fs::path dir = data / "v1.0.0-elliptic-key";
-        const std::string text = read_all(dir / "model.sig");
-        const json b = json::parse(text);
-        CHECK(b["dsseEnvelope"]["signatures"][0]["keyid"].is_null());
-        const auto payload = base64_decode(b["dsseEnvelope"]["payload"].get<std::string>()).value();
-        const auto sig =
-            base64_decode(b["dsseEnvelope"]["signatures"][0]["sig"].get<std::string>()).value();
-        CHECK(openssl_verify(ref_pem, pae(kInTotoPayloadType, payload), sig, "SHA384"));
-
-        auto manifest = compute_manifest(dir / "signme-1");
-        require_ok(manifest);
-        const json st = payload_of(b);
-        CHECK(st["predicate"]["resources"][0]["name"] == manifest->files[0].name);  // "."
-        CHECK(to_hex(manifest->root_digest()) == st["subject"][0]["digest"]["sha256"]);
-
-        json ours = b;
-        ours["verificationMaterial"]["publicKey"]["rawBytes"] =
-            base64_encode(as_bytes(key.public_key().to_pem()));
-        ours["dsseEnvelope"]["signatures"][0]["sig"] =
-            base64_encode(key.sign(pae(kInTotoPayloadType, payload)).value());
-        require_ok(verify_model(dir / "signme-1", ours.dump(), key.public_key()));
-        expect_error(verify_model(dir / "signme-1", text, key.public_key()), Errc::untrusted_key);
-
-        const auto ref_key = PublicKey::from_pem(ref_pem);
-        require_ok(ref_key);
-        require_ok(verify_model(dir / "signme-1", text, *ref_key));
     }
 }

@@ -15,7 +15,8 @@ namespace pylon::test {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_data,
                           const std::map<std::string, std::string>& env) {
     int in_pipe[2], out_pipe[2], err_pipe[2];
-    if (::pipe2(in_pipe, O_CLOEXEC) || ::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC)) {
+    if (::pipe2(in_pipe, O_CLOEXEC) || ::pipe2(out_pipe, O_CLOEXEC) ||
+        ::pipe2(err_pipe, O_CLOEXEC)) {
         throw std::runtime_error("pipe failed");
     }
     const pid_t pid = ::fork();
@@ -57,7 +58,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
         for (int i = 0; i < n; ++i) {
             if (!fds[i].revents) continue;
             if (fds[i].fd == in_fd) {
-                const ssize_t w = ::write(in_fd, stdin_data.data() + written, stdin_data.size() - written);
+                const ssize_t w =
+                    ::write(in_fd, stdin_data.data() + written, stdin_data.size() - written);
                 if (w > 0) written += static_cast<std::size_t>(w);
                 if (w < 0 || written == stdin_data.size()) {
                     ::close(in_fd);
@@ -83,6 +85,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     return result;
 }
 
-std::string pylon_binary(const std::string& name) { return std::string(PYLON_BIN_DIR) + "/" + name; }
+std::string pylon_binary(const std::string& name) {
+    return std::string(PYLON_BIN_DIR) + "/" + name;
+}
 
 }  // namespace pylon::test

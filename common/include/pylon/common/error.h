@@ -17,14 +17,14 @@ namespace pylon {
 // Codes of the common library; other modules add their own categories.
 enum class Errc {
     ok = 0,
-    invalid_argument = 1,  // a caller passed something malformed
-    not_found = 2,         // a file, key or entry does not exist
-    io_error = 3,          // the operating system refused a read or write
-    parse_error = 4,       // input is not well-formed (JSON, TOML, PEM, ...)
-    limit_exceeded = 5,    // input is larger than the limit we accept
-    permission_denied = 6, // file modes or ownership forbid the operation
-    unsupported = 7,       // a valid request for something we do not implement
-    internal = 8,          // a library we call failed in a way that should not happen
+    invalid_argument = 1,   // a caller passed something malformed
+    not_found = 2,          // a file, key or entry does not exist
+    io_error = 3,           // the operating system refused a read or write
+    parse_error = 4,        // input is not well-formed (JSON, TOML, PEM, ...)
+    limit_exceeded = 5,     // input is larger than the limit we accept
+    permission_denied = 6,  // file modes or ownership forbid the operation
+    unsupported = 7,        // a valid request for something we do not implement
+    internal = 8,           // a library we call failed in a way that should not happen
 };
 
 const std::error_category& common_category() noexcept;
@@ -32,11 +32,10 @@ std::error_code make_error_code(Errc e) noexcept;
 
 class Error {
 public:
-    Error(std::error_code code, std::string message)
-        : code_(code), message_(std::move(message)) {}
+    Error(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
     template <typename E>
-        requires std::is_error_code_enum_v<E>
-    Error(E code, std::string message) : Error(make_error_code(code), std::move(message)) {}
+    requires std::is_error_code_enum_v<E> Error(E code, std::string message)
+        : Error(make_error_code(code), std::move(message)) {}
 
     // An error from errno, naming the operation and the path (e.g. "open /x/y").
     static Error from_errno(int err, std::string_view what);

@@ -47,4 +47,3 @@ void error(fmt::format_string<Args...> f, Args&&... args) {
 }  // namespace log
 
 }  // namespace pylon
-

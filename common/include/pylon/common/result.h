@@ -32,26 +32,41 @@ public:
     Result(const T& value) : v_(std::in_place_index<0>, value) {}
     Result(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}
     template <typename U>
-        requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::remove_cvref_t<U>, T> &&
-                 !std::is_same_v<std::remove_cvref_t<U>, Error> &&
-                 !std::is_same_v<std::remove_cvref_t<U>, Result>)
-    Result(U&& value) : v_(std::in_place_index<0>, std::forward<U>(value)) {}
+    requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, T> &&
+             !std::is_same_v<std::remove_cvref_t<U>, Error> &&
+             !std::is_same_v<std::remove_cvref_t<U>, Result>) Result(U&& value)
+        : v_(std::in_place_index<0>, std::forward<U>(value)) {}
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 
     bool ok() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return ok(); }
 
-    T& value() & { check_value(); return std::get<0>(v_); }
-    const T& value() const& { check_value(); return std::get<0>(v_); }
-    T&& value() && { check_value(); return std::get<0>(std::move(v_)); }
+    T& value() & {
+        check_value();
+        return std::get<0>(v_);
+    }
+    const T& value() const& {
+        check_value();
+        return std::get<0>(v_);
+    }
+    T&& value() && {
+        check_value();
+        return std::get<0>(std::move(v_));
+    }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
     T&& operator*() && { return std::move(*this).value(); }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
-    const Error& error() const& { check_error(); return std::get<1>(v_); }
-    Error&& error() && { check_error(); return std::get<1>(std::move(v_)); }
+    const Error& error() const& {
+        check_error();
+        return std::get<1>(v_);
+    }
+    Error&& error() && {
+        check_error();
+        return std::get<1>(std::move(v_));
+    }
 
     template <typename U>
     T value_or(U&& fallback) const& {
@@ -92,7 +107,9 @@ private:
     std::optional<Error> error_;
 };
 
-inline Result<void> ok() { return {}; }
+inline Result<void> ok() {
+    return {};
+}
 
 }  // namespace pylon
 
@@ -100,15 +117,16 @@ inline Result<void> ok() { return {}; }
 #define PYLON_CONCAT(a, b) PYLON_CONCAT_INNER(a, b)
 
 // Evaluates a Result<...> expression; on failure returns its Error from the enclosing function.
-#define PYLON_TRY(expr)                                                  \
-    do {                                                                 \
-        auto&& pylon_try_result_ = (expr);                               \
+#define PYLON_TRY(expr)                                                      \
+    do {                                                                     \
+        auto&& pylon_try_result_ = (expr);                                   \
         if (!pylon_try_result_) return std::move(pylon_try_result_).error(); \
     } while (false)
 
 // Declares or assigns `lhs` from a Result<T> expression, or returns its Error.
-#define PYLON_TRY_ASSIGN(lhs, expr) PYLON_TRY_ASSIGN_IMPL(PYLON_CONCAT(pylon_try_, __LINE__), lhs, expr)
-#define PYLON_TRY_ASSIGN_IMPL(tmp, lhs, expr)              \
-    auto tmp = (expr);                                      \
-    if (!tmp) return std::move(tmp).error();                \
+#define PYLON_TRY_ASSIGN(lhs, expr) \
+    PYLON_TRY_ASSIGN_IMPL(PYLON_CONCAT(pylon_try_, __LINE__), lhs, expr)
+#define PYLON_TRY_ASSIGN_IMPL(tmp, lhs, expr) \
+    auto tmp = (expr);                        \
+    if (!tmp) return std::move(tmp).error();  \
     lhs = std::move(tmp).value()

@@ -2,8 +2,8 @@
 //
 // Signatures are over PAE(payloadType, payload) =
 //   "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body     (LEN: ASCII decimal, no leading zeros)
-// The envelope JSON: {"payload": b64, "payloadType": str, "signatures": [{"keyid": str, "sig": b64}]}.
-// We write standard padded base64 and accept standard or URL-safe, padded or not.
+// The envelope JSON: {"payload": b64, "payloadType": str, "signatures": [{"keyid": str, "sig":
+// b64}]}. We write standard padded base64 and accept standard or URL-safe, padded or not.
 #pragma once
 
 #include <string>

@@ -13,8 +13,8 @@ namespace pylon::signing {
 std::string hex_encode(ByteView data);  // lower case
 [[nodiscard]] Result<Bytes> hex_decode(std::string_view hex);
 
-std::string base64_encode(ByteView data);      // RFC 4648 §4, padded
-std::string base64url_encode(ByteView data);   // RFC 4648 §5, unpadded
+std::string base64_encode(ByteView data);     // RFC 4648 §4, padded
+std::string base64url_encode(ByteView data);  // RFC 4648 §5, unpadded
 // Standard alphabet with padding.
 [[nodiscard]] Result<Bytes> base64_decode(std::string_view text);
 // URL-safe alphabet, padding optional.

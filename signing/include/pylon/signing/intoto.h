@@ -54,22 +54,23 @@ struct Statement {
 };
 
 struct QuantizationProvenance {
-    std::string base_model_uri;     // optional: where it came from, e.g. "hf://meta-llama/Llama-2-7b"
+    std::string base_model_uri;  // optional: where it came from, e.g. "hf://meta-llama/Llama-2-7b"
     Digest base_model_sha256{};
-    std::string quantizer;          // "<tool>@<version>", e.g. "llama.cpp@b4567"
-    std::string quantization;       // e.g. "Q4_0"
-    std::string target;             // hardware target, e.g. "x86_64-avx2"
+    std::string quantizer;     // "<tool>@<version>", e.g. "llama.cpp@b4567"
+    std::string quantization;  // e.g. "Q4_0"
+    std::string target;        // hardware target, e.g. "x86_64-avx2"
     std::string builder_id = "https://pylon.dev/builders/pylon-cli";
-    std::string invocation_id;      // optional
-    std::string started_on;         // RFC 3339, optional
-    std::string finished_on;        // RFC 3339, optional
+    std::string invocation_id;  // optional
+    std::string started_on;     // RFC 3339, optional
+    std::string finished_on;    // RFC 3339, optional
 };
 
 // The SLSA provenance v1 predicate for a quantized build. Errc::malformed_statement when a
 // required field is empty or the quantizer is not "<tool>@<version>".
 [[nodiscard]] Result<nlohmann::json> slsa_quantization_predicate(const QuantizationProvenance& p);
 // Reads the fields back from a predicate, checking the SLSA v1 schema and Pylon's buildType.
-[[nodiscard]] Result<QuantizationProvenance> parse_slsa_quantization_predicate(const nlohmann::json& predicate);
+[[nodiscard]] Result<QuantizationProvenance> parse_slsa_quantization_predicate(
+    const nlohmann::json& predicate);
 
 // Signs a statement into a DSSE envelope (payloadType application/vnd.in-toto+json).
 [[nodiscard]] Result<Envelope> sign_statement(const Statement& statement, const PrivateKey& key);

@@ -10,8 +10,9 @@
 // A key ID is, as TUF defines it, the hex SHA-256 of the canonical JSON of that object.
 //
 // Signatures: Ed25519 signs the message itself (64 bytes, RFC 8032). ECDSA signs SHA-256 (P-256)
-// or SHA-384 (P-384) of the message; the signature is DER (as `openssl dgst -sha256 -sign` writes it), and both low-S and
-// high-S forms verify, as with OpenSSL and TUF. DER that is not strict (BER) is refused.
+// or SHA-384 (P-384) of the message; the signature is DER (as `openssl dgst -sha256 -sign` writes
+// it), and both low-S and high-S forms verify, as with OpenSSL and TUF. DER that is not strict
+// (BER) is refused.
 //
 // Private keys on disk are either PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----", the file kept
 // 0600) or encrypted with a passphrase in Pylon's format (see encrypted_key.h).
@@ -109,12 +110,14 @@ public:
     const std::string& key_id() const noexcept { return public_key_.key_id(); }
 
     [[nodiscard]] Result<Bytes> sign(ByteView message) const;
-    [[nodiscard]] Result<Bytes> sign(std::string_view message) const { return sign(as_bytes(message)); }
+    [[nodiscard]] Result<Bytes> sign(std::string_view message) const {
+        return sign(as_bytes(message));
+    }
 
     [[nodiscard]] Result<std::string> to_pkcs8_pem() const;
     [[nodiscard]] Result<Bytes> to_pkcs8_der() const;
-    [[nodiscard]] Result<std::string> to_encrypted(const Secret& passphrase,
-                                                   KdfStrength strength = KdfStrength::moderate) const;
+    [[nodiscard]] Result<std::string> to_encrypted(
+        const Secret& passphrase, KdfStrength strength = KdfStrength::moderate) const;
     // Writes the key atomically with mode 0600: encrypted when a passphrase is given, else PKCS#8.
     [[nodiscard]] Result<void> save(const std::filesystem::path& path, const Secret* passphrase,
                                     KdfStrength strength = KdfStrength::moderate) const;

@@ -6,8 +6,8 @@
 // its SHA-256, ordered as the reference tool orders them (by path components; see
 // ModelManifest::files). The manifest becomes an in-toto Statement v1 with predicateType
 // https://model_signing/signature/v1.0, signed in a DSSE envelope, wrapped in a Sigstore bundle
-// (v0.3 media type) whose verification material is a public key hint. Keys: ECDSA P-256 (an
-// OMS key type) and, as a Pylon extension that other OMS verifiers refuse, Ed25519.
+// (v0.3 media type) whose verification material is a public key hint. Keys: ECDSA P-256 and
+// P-384 (OMS key types) and, as a Pylon extension that other OMS verifiers refuse, Ed25519.
 // The exact JSON is documented in docs/SIGNING.md ("Model signatures (OMS v1.0)").
 //
 // Verification recomputes the manifest from disk and compares: a modified, missing, extra or

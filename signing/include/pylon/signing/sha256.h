@@ -33,7 +33,9 @@ private:
 };
 
 Digest sha256(ByteView data);
-inline Digest sha256(std::string_view data) { return sha256(as_bytes(data)); }
+inline Digest sha256(std::string_view data) {
+    return sha256(as_bytes(data));
+}
 // Hashes a file by streaming it in fixed-size chunks (memory does not grow with the file).
 [[nodiscard]] Result<Digest> sha256_file(const std::filesystem::path& path);
 
