@@ -58,6 +58,9 @@ struct VerifyOptions {
 };
 
 void run_verify(const VerifyOptions& o) {
+    if (!std::filesystem::exists(o.model)) {
+        throw CommandError(o.model + ": no such file or directory");
+    }
     const auto key = load_public_key(o.key);
     const std::string bundle_path = o.bundle.empty() ? default_bundle(o.model) : o.bundle;
     const auto bundle = unwrap(read_file(bundle_path, kMaxBundleSize), "reading signature bundle");

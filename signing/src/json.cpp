@@ -111,7 +111,12 @@ Result<nlohmann::json> parse_json(std::string_view text, JsonLimits limits) {
     try {
         out = nlohmann::json::parse(text.begin(), text.end(), callback);
     } catch (const nlohmann::json::exception& e) {
-        return pylon::Error(pylon::Errc::parse_error, std::string("invalid JSON: ") + e.what());
+        // Keep the position, drop nlohmann's echo of the input ("; last read: '...'"): it is
+        // untrusted text and can be long.
+        std::string what = e.what();
+        if (auto cut = what.find("; last read:"); cut != std::string::npos) what.resize(cut);
+        if (what.rfind("[json.exception.", 0) == 0) what.erase(0, what.find(']') + 2);
+        return pylon::Error(pylon::Errc::parse_error, "invalid JSON: " + what);
     }
     if (!problem.empty()) return pylon::Error(pylon::Errc::parse_error, "invalid JSON: " + problem);
     if (out.is_discarded()) return pylon::Error(pylon::Errc::parse_error, "invalid JSON");

@@ -161,6 +161,9 @@ Result<PrivateKey> PrivateKey::parse(std::string_view text, const Secret* passph
         sodium_memzero(der.data(), der.size());
         return key;
     }
+    if (text.find("-----BEGIN PUBLIC KEY-----") != std::string_view::npos) {
+        return Error(Errc::bad_key, "this is a public key; signing needs the private key");
+    }
     if (text.find("-----BEGIN") == std::string_view::npos) {
         return Error(Errc::bad_key,
                      "not a private key (neither PKCS#8 PEM nor a Pylon encrypted key)");
