@@ -171,6 +171,13 @@ TEST_CASE("unreadable paths and bad arguments fail with one line") {
     REQUIRE(pylon_cli({"key", "generate", "--out", (dir / "x").string()}).exit_code == 0);
     check_one_line_failure(pylon_cli({"key", "generate", "--out", (dir / "x").string()}),
                            "already exists");
+    // A public key where a private key is needed, and the other way round.
+    check_one_line_failure(
+        pylon_cli({"sign", "model", PYLON_SAMPLE_MODEL, "--key", (dir / "x.pub").string()}),
+        "public key");
+    check_one_line_failure(
+        pylon_cli({"verify", "model", PYLON_SAMPLE_MODEL, "--key", (dir / "x.key").string()}),
+        "private key");
 }
 
 TEST_CASE("provenance attestations sign and verify, and refuse other subjects") {
