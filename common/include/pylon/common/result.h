@@ -123,7 +123,8 @@ inline Result<void> ok() {
         if (!pylon_try_result_) return std::move(pylon_try_result_).error(); \
     } while (false)
 
-// Declares or assigns `lhs` from a Result<T> expression, or returns its Error.
+// Declares or assigns `lhs` from a Result<T> expression, or returns its Error. It expands to
+// several statements: never use it as the body of an unbraced if/for.
 #define PYLON_TRY_ASSIGN(lhs, expr) \
     PYLON_TRY_ASSIGN_IMPL(PYLON_CONCAT(pylon_try_, __LINE__), lhs, expr)
 #define PYLON_TRY_ASSIGN_IMPL(tmp, lhs, expr) \
