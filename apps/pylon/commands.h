@@ -5,9 +5,10 @@
 
 namespace pylon::cli {
 
-void add_key_commands(CLI::App& app);     // key generate, key public
-void add_model_commands(CLI::App& app);   // sign model, verify model
-void add_attest_commands(CLI::App& app);  // attest provenance, verify attestation
+void add_key_commands(CLI::App& app);       // key generate, key public
+void add_model_commands(CLI::App& app);     // sign model, verify model
+void add_attest_commands(CLI::App& app);    // attest provenance, verify attestation
+void add_tuf_repo_commands(CLI::App& app);  // tuf-repo init, add-target, delegate, rotate, ...
 
 // `verify` is shared by model_commands and attest_commands: the first caller creates it.
 CLI::App* verify_group(CLI::App& app);

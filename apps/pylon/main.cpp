@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     pylon::cli::add_key_commands(app);
     pylon::cli::add_model_commands(app);
     pylon::cli::add_attest_commands(app);
+    pylon::cli::add_tuf_repo_commands(app);
 
     try {
         app.parse(argc, argv);
