@@ -307,8 +307,7 @@ Result<TargetFile> Repository::stage_target(std::string_view target_path, Target
     return file;
 }
 
-Result<TargetFile> Repository::add_target(std::string_view target_path, ByteView data,
-                                          std::optional<Json> custom, std::string_view role) {
+Result<void> Repository::check_target_role(std::string_view target_path, std::string_view role) {
     PYLON_TRY(check_target_path(target_path));
     PYLON_TRY(find_targets(role));
     if (role != "targets") {
@@ -318,6 +317,12 @@ Result<TargetFile> Repository::add_target(std::string_view target_path, ByteView
                            std::string(target_path) + "\"");
         }
     }
+    return {};
+}
+
+Result<TargetFile> Repository::add_target(std::string_view target_path, ByteView data,
+                                          std::optional<Json> custom, std::string_view role) {
+    PYLON_TRY(check_target_role(target_path, role));
     TargetFile file = TargetFile::from_data(data, std::move(custom));
     const fs::path dest = storage_path(targets_dir(), target_path, file.hashes.at("sha256"),
                                        root_.signed_.consistent_snapshot);
@@ -328,15 +333,7 @@ Result<TargetFile> Repository::add_target(std::string_view target_path, ByteView
 
 Result<TargetFile> Repository::add_target_file(std::string_view target_path, const fs::path& file,
                                                std::optional<Json> custom, std::string_view role) {
-    PYLON_TRY(check_target_path(target_path));
-    PYLON_TRY(find_targets(role));
-    if (role != "targets") {
-        PYLON_TRY_ASSIGN(auto found, find_delegation(role));
-        if (!found.second->is_delegated_path(target_path)) {
-            return invalid("role \"" + std::string(role) + "\" is not delegated target path \"" +
-                           std::string(target_path) + "\"");
-        }
-    }
+    PYLON_TRY(check_target_role(target_path, role));
     // Copy to a temporary name first: the final name depends on the hash.
     PYLON_TRY(make_dirs(targets_dir()));
     PYLON_TRY_ASSIGN(Copied copied, copy_hashed(file, targets_dir()));

@@ -194,6 +194,9 @@ private:
     [[nodiscard]] Result<std::pair<TargetsRole*, DelegatedRole*>> find_delegation(
         std::string_view role);
     [[nodiscard]] Result<void> check_role(std::string_view role) const;
+    // A valid target path that `role` exists and is delegated (invalid_argument otherwise).
+    [[nodiscard]] Result<void> check_target_role(std::string_view target_path,
+                                                 std::string_view role);
     [[nodiscard]] Result<TargetFile> stage_target(std::string_view target_path, TargetFile file,
                                                   std::string_view role);
 
