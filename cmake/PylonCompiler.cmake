@@ -39,3 +39,13 @@ function(pylon_add_library name)
         PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
     target_link_libraries(pylon_${name} PRIVATE pylon_warnings)
 endfunction()
+
+if(PYLON_FUZZ)
+    if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+        message(FATAL_ERROR "PYLON_FUZZ needs clang (CC=clang-14 CXX=clang++-14)")
+    endif()
+    # Everything is instrumented for coverage and checked by ASan/UBSan; only the fuzz
+    # executables link libFuzzer's main.
+    add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+    add_link_options(-fsanitize=address,undefined)
+endif()
