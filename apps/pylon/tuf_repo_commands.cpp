@@ -116,7 +116,7 @@ public:
     void assign_listed(const tuf::Repository& repo) {
         const auto& root = repo.root().signed_;
         for (const signing::PrivateKey* k : any_) {
-            const auto id = tuf::Key::from_public_key(k->public_key()).key_id();
+            const auto& id = k->key_id();
             for (const auto& [role, rk] : root.roles) {
                 if (std::count(rk.keyids.begin(), rk.keyids.end(), id)) assign(role, *k);
             }

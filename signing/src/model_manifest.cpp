@@ -32,7 +32,6 @@ namespace {
 // The reference tool's default exclusions (OMS spec: matched at the model root only).
 constexpr std::array<std::string_view, 4> kGitPaths = {".git", ".gitattributes", ".github",
                                                        ".gitignore"};
-constexpr std::size_t kReadChunk = 1 << 20;
 constexpr int kMaxDepth = 256;  // directory nesting below the model root
 
 class Fd {
@@ -67,18 +66,7 @@ Result<Digest> hash_regular_file(const fs::path& path, std::string_view name, bo
         return Error(pylon::Errc::unsupported,
                      "model contains a file that is not a regular file: " + std::string(name));
     }
-    std::vector<std::uint8_t> buf(kReadChunk);
-    Sha256 hasher;
-    while (true) {
-        const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return Error::from_errno(errno, "read " + path.string());
-        }
-        if (n == 0) break;
-        hasher.update(ByteView(buf.data(), static_cast<std::size_t>(n)));
-    }
-    return hasher.finish();
+    return sha256_fd(fd.get(), path.string());
 }
 
 class IgnoreSet {

@@ -1,6 +1,7 @@
 #include "pylon/signing/sha256.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -60,25 +61,36 @@ Digest sha256(ByteView data) {
     return d;
 }
 
-Result<Digest> sha256_file(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return pylon::Error::from_errno(errno, "open " + path.string());
+Result<Digest> sha256_fd(int fd, std::string_view what) {
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     std::vector<std::uint8_t> buf(1 << 20);
     Sha256 h;
     while (true) {
-        ssize_t n = ::read(fd, buf.data(), buf.size());
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
         if (n < 0) {
             if (errno == EINTR) continue;
-            const int err = errno;
-            ::close(fd);
-            return pylon::Error::from_errno(err, "read " + path.string());
+            return pylon::Error::from_errno(errno, "read " + std::string(what));
         }
         if (n == 0) break;
         h.update(ByteView(buf.data(), static_cast<std::size_t>(n)));
     }
-    ::close(fd);
     return h.finish();
+}
+
+Result<Digest> sha256_file(const std::filesystem::path& path) {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return pylon::Error::from_errno(errno, "open " + path.string());
+    struct stat st {};
+    Result<Digest> out =
+        pylon::Error(pylon::Errc::unsupported, "not a regular file: " + path.string());
+    if (::fstat(fd, &st) != 0) {
+        out = pylon::Error::from_errno(errno, "stat " + path.string());
+    } else if (S_ISREG(st.st_mode)) {
+        out = sha256_fd(fd, path.string());
+    }
+    ::close(fd);
+    return out;
 }
 
 std::string to_hex(const Digest& d) {

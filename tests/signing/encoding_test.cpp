@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include "temp_dir.h"
+
 #include "pylon/signing/encoding.h"
 #include "pylon/signing/errors.h"
 #include "pylon/signing/sha256.h"
@@ -78,4 +82,17 @@ TEST_CASE("SHA-256 matches FIPS 180-2 examples, one-shot and streamed") {
 TEST_CASE("digest_from_hex checks length") {
     CHECK(digest_from_hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad").ok());
     CHECK(digest_from_hex("ba78").error().code() == Errc::bad_encoding);
+}
+
+TEST_CASE("sha256_file streams regular files and refuses anything else") {
+    pylon::test::TempDir dir;
+    const auto file = dir.write("abc.txt", "abc");
+    CHECK(to_hex(*sha256_file(file)) ==
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(sha256_file(dir.path()).error().code() == pylon::Errc::unsupported);
+    const auto fifo = dir / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Must return at once (no writer will ever come), not block.
+    CHECK(sha256_file(fifo).error().code() == pylon::Errc::unsupported);
+    CHECK(sha256_file(dir / "absent").error().code() == pylon::Errc::not_found);
 }

@@ -63,10 +63,13 @@ private:
 
     Result<const Json*> check(const std::string& name, const Json& v, std::string_view kind) {
         used_.insert(name);
-        const bool ok = (kind == "string" && v.is_string()) || (kind == "object" && v.is_object()) ||
-                        (kind == "array" && v.is_array()) || (kind == "boolean" && v.is_boolean()) ||
+        const bool ok = (kind == "string" && v.is_string()) ||
+                        (kind == "object" && v.is_object()) || (kind == "array" && v.is_array()) ||
+                        (kind == "boolean" && v.is_boolean()) ||
                         (kind == "integer" && v.is_number_integer()) || kind == "any";
-        if (!ok) return malformed(where_ + "." + name + " is not " + std::string(kind == "integer" ? "an " : "a ") + std::string(kind));
+        if (!ok)
+            return malformed(where_ + "." + name + " is not " +
+                             std::string(kind == "integer" ? "an " : "a ") + std::string(kind));
         return &v;
     }
 

@@ -19,7 +19,9 @@ using detail::merge_unrecognized;
 
 namespace {
 
-Error malformed(std::string what) { return Error(Errc::malformed_metadata, std::move(what)); }
+Error malformed(std::string what) {
+    return Error(Errc::malformed_metadata, std::move(what));
+}
 
 Result<std::map<std::string, std::string>> read_hashes(const Json& j, const std::string& where) {
     std::map<std::string, std::string> out;
@@ -317,9 +319,8 @@ Result<Delegations> read_delegations(const Json& j) {
         PYLON_TRY_ASSIGN(Fields rf, Fields::of(r, "delegated role"));
         DelegatedRole role;
         PYLON_TRY_ASSIGN(role.name, rf.string("name"));
-        if (role.name.empty() || !names.insert(role.name).second ||
-            role.name == "root" || role.name == "timestamp" || role.name == "snapshot" ||
-            role.name == "targets") {
+        if (role.name.empty() || !names.insert(role.name).second || role.name == "root" ||
+            role.name == "timestamp" || role.name == "snapshot" || role.name == "targets") {
             return malformed("delegated role name \"" + role.name.substr(0, 64) +
                              "\" is empty, repeated or a top-level role");
         }
@@ -338,7 +339,8 @@ Result<Delegations> read_delegations(const Json& j) {
             PYLON_TRY_ASSIGN(role.paths, read_strings(*paths, "paths"));
         }
         if (prefixes) {
-            PYLON_TRY_ASSIGN(role.path_hash_prefixes, read_strings(*prefixes, "path_hash_prefixes"));
+            PYLON_TRY_ASSIGN(role.path_hash_prefixes,
+                             read_strings(*prefixes, "path_hash_prefixes"));
         }
         role.unrecognized = rf.rest();
         d.roles.push_back(std::move(role));
@@ -378,7 +380,8 @@ Result<Root> Root::from_json(const Json& j) {
     PYLON_TRY_ASSIGN(r.keys, read_keys(*keys, "root.keys"));
     PYLON_TRY_ASSIGN(const Json* roles, f.required("roles", "object"));
     for (const char* name : {"root", "timestamp", "snapshot", "targets"}) {
-        if (!roles->contains(name)) return malformed(std::string("root.roles lacks \"") + name + "\"");
+        if (!roles->contains(name))
+            return malformed(std::string("root.roles lacks \"") + name + "\"");
     }
     for (const auto& [name, role] : roles->items()) {
         PYLON_TRY_ASSIGN(Fields rf, Fields::of(role, "root.roles." + name));
@@ -517,7 +520,8 @@ Result<Metadata<T>> Metadata<T>::parse(std::string_view bytes) {
     }
     md.unrecognized = f.rest();
     auto canonical = canonical_json(*signed_json);
-    if (!canonical) return malformed(std::string(T::kType) + " metadata: " + canonical.error().message());
+    if (!canonical)
+        return malformed(std::string(T::kType) + " metadata: " + canonical.error().message());
     md.received_signed_bytes = std::move(*canonical);
     return md;
 }
@@ -548,7 +552,7 @@ Result<void> Metadata<T>::sign(const PrivateKey& key) {
     received_signed_bytes.reset();
     PYLON_TRY_ASSIGN(std::string bytes, signed_bytes());
     PYLON_TRY_ASSIGN(Bytes sig, key.sign(bytes));
-    const std::string keyid = Key::from_public_key(key.public_key()).key_id();
+    const std::string& keyid = key.key_id();  // the TUF key ID (keys.h)
     signatures.erase(std::remove_if(signatures.begin(), signatures.end(),
                                     [&](const Signature& s) { return s.keyid == keyid; }),
                      signatures.end());

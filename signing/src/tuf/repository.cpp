@@ -21,7 +21,6 @@ namespace pylon::signing::tuf {
 namespace fs = std::filesystem;
 
 using detail::invalid;
-using detail::key_id_of;
 using detail::make_dirs;
 
 namespace {
@@ -147,9 +146,8 @@ Result<void> check_threshold(std::string_view role, std::uint32_t threshold, std
 Result<void> check_distinct(std::string_view role, const std::vector<PublicKey>& keys) {
     std::set<std::string> ids;
     for (const auto& k : keys) {
-        if (!ids.insert(Key::from_public_key(k).key_id()).second) {
-            return invalid(std::string(role) + " lists key " + Key::from_public_key(k).key_id() +
-                           " twice");
+        if (!ids.insert(k.key_id()).second) {
+            return invalid(std::string(role) + " lists key " + k.key_id() + " twice");
         }
     }
     return {};

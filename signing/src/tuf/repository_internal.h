@@ -27,10 +27,6 @@ inline Result<void> make_dirs(const std::filesystem::path& dir) {
     return {};
 }
 
-inline std::string key_id_of(const PrivateKey& k) {
-    return Key::from_public_key(k.public_key()).key_id();
-}
-
 // Clears `md`'s signatures, signs it with `keys` (each of which must be in `allowed`) and checks
 // every (keys, role) pair in `checks`.
 template <typename T>
@@ -44,7 +40,7 @@ Result<void> sign_role(
     }
     md.clear_signatures();
     for (const PrivateKey* k : keys) {
-        const std::string id = key_id_of(*k);
+        const std::string& id = k->key_id();
         if (!allowed.count(id)) {
             return invalid("key " + id + " is not a key of role \"" + std::string(role) + "\"");
         }

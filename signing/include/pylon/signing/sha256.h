@@ -36,8 +36,12 @@ Digest sha256(ByteView data);
 inline Digest sha256(std::string_view data) {
     return sha256(as_bytes(data));
 }
-// Hashes a file by streaming it in fixed-size chunks (memory does not grow with the file).
+// Hashes a regular file by streaming it in fixed-size chunks (memory does not grow with the
+// file). Anything else (a directory, a FIFO, a device) is refused with pylon::Errc::unsupported
+// rather than read, so a hostile path cannot block or feed endless data.
 [[nodiscard]] Result<Digest> sha256_file(const std::filesystem::path& path);
+// Streams an open descriptor to its end; `what` names it in errors. The caller owns `fd`.
+[[nodiscard]] Result<Digest> sha256_fd(int fd, std::string_view what);
 
 std::string to_hex(const Digest& d);
 // Parses 64 hex characters (either case).
