@@ -10,6 +10,9 @@ packages=(
     libpqxx-dev libpq-dev postgresql-15 postgresql-common
     nlohmann-json3-dev catch2 libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
 )
+# curl drives the registry's REST API in the end-to-end tests (tests/registry_e2e,
+# tests/interop/tuf-js/registry_run.sh).
+packages+=(curl)
 # Node.js and npm run the tuf-js interop test (tests/interop/tuf-js). A Node.js installed some
 # other way (e.g. NodeSource's package, which bundles npm) is left alone.
 if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi

@@ -5,6 +5,7 @@
 
 #include "cli_support.h"
 #include "commands.h"
+#include "registry_client.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"Pylon: signed model registry and edge deployment orchestrator"};
@@ -24,11 +25,19 @@ int main(int argc, char** argv) {
     pylon::cli::add_model_commands(app);
     pylon::cli::add_attest_commands(app);
     pylon::cli::add_tuf_repo_commands(app);
+    pylon::cli::add_login_commands(app);
+    pylon::cli::add_models_commands(app);
+    pylon::cli::add_publish_commands(app);
+    pylon::cli::add_pull_commands(app);
 
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // --help and --version exit 0; any other usage error exits 2.
+        return app.exit(e) == 0 ? 0 : 2;
+    } catch (const pylon::cli::UsageError& e) {
+        std::cerr << "pylon: error: " << e.what() << " (see --help)\n";
+        return 2;
     } catch (const pylon::cli::CommandError& e) {
         std::cerr << "pylon: error: " << e.what() << "\n";
         return 1;

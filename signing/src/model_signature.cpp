@@ -343,8 +343,7 @@ Result<std::string> sign_model(const fs::path& model, const PrivateKey& key,
     return bundle.dump();
 }
 
-Result<ModelManifest> verify_model(const fs::path& model, std::string_view bundle,
-                                   const PublicKey& key, const ManifestOptions& options) {
+Result<ModelManifest> verify_model_signature(std::string_view bundle, const PublicKey& key) {
     auto parsed = parse_json(bundle, kBundleLimits);
     if (!parsed) {
         if (parsed.error().code() == pylon::Errc::limit_exceeded) return std::move(parsed).error();
@@ -359,8 +358,12 @@ Result<ModelManifest> verify_model(const fs::path& model, std::string_view bundl
     }
     PYLON_TRY(check_verification_material(member(j, "verificationMaterial"), key));
     PYLON_TRY_ASSIGN(DsseVerified verified, verify_envelope(j, key));
-    PYLON_TRY_ASSIGN(ModelManifest signed_manifest, parse_statement(verified.payload));
+    return parse_statement(verified.payload);
+}
 
+Result<ModelManifest> verify_model(const fs::path& model, std::string_view bundle,
+                                   const PublicKey& key, const ManifestOptions& options) {
+    PYLON_TRY_ASSIGN(ModelManifest signed_manifest, verify_model_signature(bundle, key));
     ManifestOptions disk_options = options;
     disk_options.ignore_paths.insert(disk_options.ignore_paths.end(),
                                      signed_manifest.ignore_paths.begin(),

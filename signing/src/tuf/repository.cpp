@@ -20,45 +20,18 @@ namespace pylon::signing::tuf {
 
 namespace fs = std::filesystem;
 
+using detail::check_delegation_spec;
+using detail::check_distinct;
+using detail::check_target_path;
+using detail::check_threshold;
 using detail::invalid;
+using detail::is_top_level;
+using detail::is_valid_role_name;
 using detail::make_dirs;
 
 namespace {
 
 constexpr std::size_t kMaxMetadataFile = 64 * 1024 * 1024;
-constexpr std::string_view kTopLevel[] = {"root", "targets", "snapshot", "timestamp"};
-
-bool is_top_level(std::string_view role) {
-    return std::find(std::begin(kTopLevel), std::end(kTopLevel), role) != std::end(kTopLevel);
-}
-
-// Role names become file names: keep them to a safe alphabet.
-bool is_valid_role_name(std::string_view name) {
-    if (name.empty() || name.size() > 128 || name.front() == '.') return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == '-';
-    });
-}
-
-Result<void> check_target_path(std::string_view path) {
-    if (path.empty() || path.size() > 4096) return invalid("target path is empty or too long");
-    std::size_t start = 0;
-    while (true) {
-        const auto slash = path.find('/', start);
-        const auto seg = path.substr(start, slash == path.npos ? path.npos : slash - start);
-        if (seg.empty() || seg == "." || seg == "..") {
-            return invalid("target path \"" + std::string(path) +
-                           "\" must be relative, with no empty, \".\" or \"..\" segment");
-        }
-        if (seg.find('\0') != seg.npos || seg.find('\\') != seg.npos) {
-            return invalid("target path \"" + std::string(path) + "\" holds a NUL or backslash");
-        }
-        if (slash == path.npos) break;
-        start = slash + 1;
-    }
-    return {};
-}
 
 // Where a target's bytes live under DIR/targets/ (spec §5.7.2: consistent snapshots prefix the
 // base name with the hash).
@@ -133,24 +106,6 @@ Result<Metadata<T>> load_metadata(const fs::path& path, std::string* bytes_out =
     if (!md) return std::move(md).error().with_context("loading " + path.string());
     if (bytes_out) *bytes_out = std::move(*bytes);
     return std::move(*md);
-}
-
-Result<void> check_threshold(std::string_view role, std::uint32_t threshold, std::size_t keys) {
-    if (threshold < 1 || threshold > keys) {
-        return invalid(std::string(role) + ": threshold " + std::to_string(threshold) +
-                       " must be between 1 and its number of keys (" + std::to_string(keys) + ")");
-    }
-    return {};
-}
-
-Result<void> check_distinct(std::string_view role, const std::vector<PublicKey>& keys) {
-    std::set<std::string> ids;
-    for (const auto& k : keys) {
-        if (!ids.insert(k.key_id()).second) {
-            return invalid(std::string(role) + " lists key " + k.key_id() + " twice");
-        }
-    }
-    return {};
 }
 
 }  // namespace
@@ -372,22 +327,9 @@ Result<void> Repository::remove_target(std::string_view target_path, std::string
 // --- Delegations and keys ----------------------------------------------------------------------
 
 Result<void> Repository::delegate(const DelegationSpec& spec, std::string_view delegator) {
-    if (!is_valid_role_name(spec.name) || is_top_level(spec.name)) {
-        return invalid("role name \"" + spec.name +
-                       "\" must be [A-Za-z0-9._-]+, not start with '.', and not be a top-level "
-                       "role");
-    }
+    PYLON_TRY(check_delegation_spec(spec));
     if (targets_.count(spec.name)) return invalid("role \"" + spec.name + "\" already exists");
     PYLON_TRY_ASSIGN(TargetsRole * from, find_targets(delegator));
-    if (spec.keys.empty()) return invalid("role \"" + spec.name + "\" needs at least one key");
-    PYLON_TRY(check_distinct(spec.name, spec.keys));
-    PYLON_TRY(check_threshold(spec.name, spec.threshold, spec.keys.size()));
-    const bool has_paths = spec.paths && !spec.paths->empty();
-    const bool has_prefixes = spec.path_hash_prefixes && !spec.path_hash_prefixes->empty();
-    if (has_paths == has_prefixes) {
-        return invalid("role \"" + spec.name +
-                       "\" needs either paths or path hash prefixes (exactly one of them)");
-    }
     DelegatedRole role;
     role.name = spec.name;
     role.threshold = spec.threshold;

@@ -58,6 +58,17 @@ Result<PublishReport> Repository::publish(const Signers& signers, Time now, Publ
     for (const std::string& name : next.targets_roles()) {
         if (!changed_.count(name)) continue;
         TargetsRole& tr = next.targets_.at(name);
+        if (tr.imported) {  // signed elsewhere and verified by import_role: written as is
+            tr.imported = false;
+            tr.published = true;
+            if (consistent) {
+                files.emplace_back(std::to_string(tr.md.signed_.version) + "." + name + ".json",
+                                   tr.bytes);
+            }
+            files.emplace_back(name + ".json", tr.bytes);
+            done.insert(name);
+            continue;
+        }
         const std::map<std::string, Key>* keys = &root.keys;
         RoleKeys rk;
         if (name == "targets") {
@@ -89,7 +100,9 @@ Result<PublishReport> Repository::publish(const Signers& signers, Time now, Publ
     }
 
     if (scope == PublishScope::everything) {
-        std::map<std::string, MetaFile> meta;
+        // Entries of roles no longer delegated stay (at their last version): clients refuse a
+        // snapshot that drops a file the trusted one listed (§5.5.5).
+        std::map<std::string, MetaFile> meta = snapshot_.signed_.meta;
         for (const auto& [name, tr] : next.targets_) {
             if (tr.published) meta[name + ".json"] = meta_of(tr.md.signed_.version, tr.bytes);
         }

@@ -89,6 +89,13 @@ struct ManifestOptions {
                                                  std::string_view bundle, const PublicKey& key,
                                                  const ManifestOptions& options = {});
 
+// Verifies only the bundle: its form, its key hint and its signature by `key`, and that the
+// statement's subject is the digest of the manifest it lists; returns that manifest, for a
+// caller that compares it with digests it already knows (the registry, against uploaded blobs).
+// Errors as verify_model's, without those about files on disk.
+[[nodiscard]] Result<ModelManifest> verify_model_signature(std::string_view bundle,
+                                                           const PublicKey& key);
+
 // The OMS key hint: lower-case hex SHA-256 of the key's SubjectPublicKeyInfo PEM text
 // ("-----BEGIN PUBLIC KEY-----\n", base64 in 64-column lines, "-----END PUBLIC KEY-----\n"),
 // as the reference tool computes it.

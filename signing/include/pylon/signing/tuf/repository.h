@@ -19,6 +19,9 @@
 // bytes are written into DIR/targets/ when they are added (an unreferenced file harms nobody);
 // files are never deleted, since clients part-way through an update may still need them.
 //
+// A targets role may also be signed elsewhere and handed over whole (import_role): a registry
+// that holds only the online snapshot and timestamp keys hosts roles signed on its clients.
+//
 // Every file is written atomically (write_file_atomic or a temp file + rename). Metadata loaded
 // from disk keeps fields this code does not know, and they are written back when re-signed.
 #pragma once
@@ -170,6 +173,23 @@ public:
     // Stages a new version of `role` that expires at `expires` instead of by the policy.
     [[nodiscard]] Result<void> set_expiry(std::string_view role, Time expires);
 
+    // Stages a new version of targets role `role` ("targets" or a delegated role) that was
+    // signed elsewhere (the registry holds no targets keys): `bytes` is the whole metadata file.
+    // Checked: strict parse and "_type"; a threshold of signatures by the delegator's keys for
+    // the role (root's "targets" role, or the delegation entry of the role that delegates it);
+    // version == the role's current version + 1 (1 for a delegated role never published); not
+    // expired at `now`; every target path well-formed and, for a delegated role, allowed by its
+    // delegation's paths; delegated role names usable as file names and not delegated by another
+    // role. The role's staged changes, if any, are replaced. publish() then writes exactly these
+    // bytes (it does not re-sign them). Delegations the new metadata adds are staged empty and
+    // pending until their own first import; roles it no longer delegates (and roles only they
+    // delegated) are dropped, but the snapshot keeps their last entry, since TUF clients refuse a
+    // snapshot that stops listing a file (spec §5.5.5). Errors: invalid_argument (unknown role,
+    // target path not delegated, bad role name), malformed_metadata, wrong_role_type,
+    // threshold_not_met, rollback (version not above the current one), version_mismatch (a
+    // version beyond current + 1), expired. On error nothing staged changes.
+    [[nodiscard]] Result<void> import_role(std::string_view role, std::string_view bytes, Time now);
+
     // Signs and writes every staged role (see the top of this file). With
     // PublishScope::everything the snapshot is re-made when any targets role changed or was
     // bumped, and the timestamp always is (so a publish with nothing staged refreshes the
@@ -186,6 +206,7 @@ private:
         Metadata<Targets> md;
         std::string bytes;       // the file as on disk; empty when never written
         bool published = false;  // a file exists
+        bool imported = false;   // md/bytes came from import_role: publish writes them as is
     };
 
     Repository() = default;
@@ -197,6 +218,9 @@ private:
     // A valid target path that `role` exists and is delegated (invalid_argument otherwise).
     [[nodiscard]] Result<void> check_target_role(std::string_view target_path,
                                                  std::string_view role);
+    // After a role's delegations changed: stages every newly delegated role empty and drops
+    // the roles no longer reachable from "targets".
+    void reconcile_delegations();
     [[nodiscard]] Result<TargetFile> stage_target(std::string_view target_path, TargetFile file,
                                                   std::string_view role);
 

@@ -1,0 +1,81 @@
+// pylon-registry: parses flags and the config file, then runs a Registry until SIGTERM/SIGINT.
+//
+//   pylon-registry --listen 127.0.0.1:8080 --data-dir /var/lib/pylon-registry
+//                  [--database-url postgresql://…] [--config registry.toml]
+//
+// Precedence: flags, then PYLON_REGISTRY_* environment variables, then the config file's
+// [registry] table, then defaults. Without --database-url the PG* variables apply (so it runs
+// under pg_virtualenv).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "pylon/common/config.h"
+#include "pylon/common/log.h"
+#include "pylon/registry/registry.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"Pylon registry: signed model registry with a TUF repository"};
+    std::string config_file, listen, data_dir, database_url, log_level = "info",
+                                                              log_format = "text";
+    app.add_option("--config", config_file, "TOML config file ([registry] table)");
+    app.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+    app.add_option("--data-dir", data_dir, "directory for blobs, TUF metadata and admin.token");
+    app.add_option("--database-url", database_url,
+                   "PostgreSQL conninfo or URI (default: the PG* environment variables)");
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+    app.add_option("--log-format", log_format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    CLI11_PARSE(app, argc, argv);
+
+    pylon::LogOptions log_options;
+    log_options.level = log_level;
+    log_options.format = log_format == "json" ? pylon::LogFormat::json : pylon::LogFormat::text;
+    log_options.name = "pylon-registry";
+    if (auto r = pylon::init_logging(log_options); !r) {
+        std::fprintf(stderr, "pylon-registry: %s\n", r.error().what().c_str());
+        return 2;
+    }
+
+    auto config = config_file.empty() ? pylon::Result<pylon::Config>(pylon::Config::empty())
+                                      : pylon::Config::load_file(config_file);
+    if (!config) {
+        pylon::log::error("{}", config.error().what());
+        return 2;
+    }
+    auto settings = pylon::registry::RegistryConfig::from_config(*config);
+    if (!settings) {
+        pylon::log::error("configuration: {}", settings.error().what());
+        return 2;
+    }
+    if (!listen.empty()) {
+        auto hp = pylon::registry::parse_listen(listen);
+        if (!hp) {
+            pylon::log::error("--listen: {}", hp.error().what());
+            return 2;
+        }
+        settings->server.host = hp->first;
+        settings->server.port = hp->second;
+    }
+    if (!data_dir.empty()) settings->data_dir = data_dir;
+    if (!database_url.empty()) settings->database_url = database_url;
+    if (settings->data_dir.empty()) {
+        pylon::log::error("a data directory is needed (--data-dir or registry.data_dir)");
+        return 2;
+    }
+
+    auto registry = pylon::registry::Registry::create(std::move(*settings));
+    if (!registry) {
+        pylon::log::error("{}", registry.error().what());
+        return 1;
+    }
+    (*registry)->install_signal_handlers();
+    if (auto started = (*registry)->start(); !started) {
+        pylon::log::error("start-up failed: {}", started.error().what());
+        return 1;
+    }
+    (*registry)->wait();
+    (*registry)->stop();
+    pylon::log::info("registry stopped");
+    return 0;
+}

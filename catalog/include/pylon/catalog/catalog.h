@@ -1,0 +1,190 @@
+// Catalog: the registry's domain model over PostgreSQL — namespaces, publisher keys, models,
+// releases, builds, blobs, attestations, API tokens and the audit log.
+//
+// Contracts shared by every method:
+// - Thread-safe; each call takes a pooled connection for its duration.
+// - Atomic: a call that changes several rows does so in one transaction, and a call that fails
+//   leaves the database as it was.
+// - Errors are catalog::Errc codes: not_found names what is missing ("model acme/tiny not
+//   found"), conflict an existing entry, invalid_state the state that forbids the call,
+//   invalid_argument a malformed value, database a server or connection failure.
+// - Names (namespaces, models, versions, builds, files) are stored verbatim; validating their
+//   character set is the caller's policy.
+// - Lists use keyset pagination (PageRequest/Page); cursors are opaque and stable under inserts.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pylon/catalog/connection_pool.h"
+#include "pylon/catalog/types.h"
+#include "pylon/common/result.h"
+
+namespace pylon::catalog {
+
+// Fixed key of the advisory lock publish_release holds while its side effect runs, so that
+// publishes (and the TUF metadata they write) are serialised across registry replicas.
+inline constexpr long long kPublishLockKey = 0x70796c6f6e747566;  // "pylontuf"
+
+struct ModelFilter {
+    std::optional<std::string> ns;             // only this namespace
+    std::optional<std::string> name_contains;  // plain substring of the model name
+};
+
+// What a device has. A build matches when its arch equals `arch`, its ISA features are a
+// subset of `isa`, its accelerator is "none" or equals `accelerator`, its min_ram_mb is at most
+// `ram_mb` (when given), its format equals `format` (when given), and it lives in namespace `ns`
+// (when given). Only builds of published releases match (never drafts or yanked releases).
+struct BuildQuery {
+    std::string arch;
+    std::vector<std::string> isa;
+    std::optional<std::string> accelerator;
+    std::optional<std::int64_t> ram_mb;
+    std::optional<std::string> format;
+    std::optional<std::string> ns;
+};
+
+struct BuildMatch {
+    std::string ns;
+    std::string model;
+    std::string version;
+    Build build;
+};
+
+struct AuditFilter {
+    std::optional<std::string> actor;
+    std::optional<std::string> action;
+};
+
+class Catalog {
+public:
+    virtual ~Catalog() = default;
+
+    // --- namespaces -------------------------------------------------------------------------
+    // conflict when the name is taken; invalid_argument for an empty name.
+    virtual Result<Namespace> create_namespace(const std::string& name,
+                                               const std::string& description) = 0;
+    virtual Result<Namespace> get_namespace(const std::string& name) = 0;
+    // By creation order.
+    virtual Result<Page<Namespace>> list_namespaces(const PageRequest& page) = 0;
+
+    // --- publisher keys (the namespace's delegated-targets keys) -----------------------------
+    // Replaces the namespace's whole key set and threshold. invalid_argument unless
+    // 1 <= threshold <= keys.size(), keyids are distinct and non-empty, and each key_json is a
+    // JSON object.
+    virtual Result<void> set_publisher_keys(const std::string& ns,
+                                            const std::vector<PublisherKey>& keys,
+                                            int threshold) = 0;
+    // A namespace without keys gives an empty set with threshold 1.
+    virtual Result<PublisherKeySet> list_publisher_keys(const std::string& ns) = 0;
+
+    // --- models -------------------------------------------------------------------------------
+    // not_found when the namespace is missing; conflict when the model exists.
+    virtual Result<Model> create_model(const std::string& ns, const std::string& name,
+                                       const std::string& description, const License& license) = 0;
+    virtual Result<Model> get_model(const std::string& ns, const std::string& name) = 0;
+    // By creation order.
+    virtual Result<Page<Model>> list_models(const ModelFilter& filter, const PageRequest& page) = 0;
+    // Changes the given fields (and updated_at); fields left unset are untouched.
+    virtual Result<Model> update_model(const std::string& ns, const std::string& name,
+                                       const std::optional<std::string>& description,
+                                       const std::optional<License>& license) = 0;
+
+    // --- releases -----------------------------------------------------------------------------
+    // A new draft. not_found when the model is missing; conflict when the version exists.
+    virtual Result<Release> create_release(const std::string& ns, const std::string& model,
+                                           const std::string& version, const std::string& notes,
+                                           const License& license) = 0;
+    virtual Result<Release> get_release(const std::string& ns, const std::string& model,
+                                        const std::string& version) = 0;
+    // Newest first (by creation). not_found when the model is missing.
+    virtual Result<Page<Release>> list_releases(const std::string& ns, const std::string& model,
+                                                const PageRequest& page) = 0;
+
+    // Adds a build with its files to a draft release and returns it as stored (ids set, ISA
+    // sorted). invalid_state unless the release is a draft; not_found naming the digest when a
+    // file's blob was never recorded; invalid_argument when a file's size differs from its
+    // blob's, file names repeat, or there are no files; conflict when the build name is taken.
+    virtual Result<Build> add_build(const std::string& ns, const std::string& model,
+                                    const std::string& version, const Build& build) = 0;
+    // Removes a build (its files and attestations with it) from a draft release.
+    virtual Result<void> remove_build(const std::string& ns, const std::string& model,
+                                      const std::string& version, const std::string& build) = 0;
+    // Builds with their files, by name.
+    virtual Result<std::vector<Build>> list_builds(const std::string& ns, const std::string& model,
+                                                   const std::string& version) = 0;
+    virtual Result<std::vector<Build>> list_builds(std::int64_t release_id) = 0;
+
+    // Stores an attestation of a draft release (of one of its builds when `build` is set).
+    // invalid_state unless a draft; not_found when the build is missing.
+    virtual Result<Attestation> add_attestation(const std::string& ns, const std::string& model,
+                                                const std::string& version,
+                                                const std::optional<std::string>& build,
+                                                AttestationKind kind, const std::string& body,
+                                                const std::string& keyid) = 0;
+    // In insertion order.
+    virtual Result<std::vector<Attestation>> list_attestations(const std::string& ns,
+                                                               const std::string& model,
+                                                               const std::string& version) = 0;
+
+    // Publishes a draft. In one transaction: locks the release row, takes
+    // pg_advisory_xact_lock(kPublishLockKey), checks the release is a draft with at least one
+    // build (invalid_state otherwise), runs `side_effect` (the caller writes TUF metadata
+    // there; may be empty), then marks the release published. When side_effect fails its error
+    // is returned and the release stays a draft. side_effect runs at most once per call.
+    virtual Result<Release> publish_release(const std::string& ns, const std::string& model,
+                                            const std::string& version,
+                                            const std::function<Result<void>()>& side_effect) = 0;
+    // published → yanked, with the reason. invalid_state for drafts and yanked releases.
+    virtual Result<Release> yank_release(const std::string& ns, const std::string& model,
+                                         const std::string& version, const std::string& reason) = 0;
+
+    // Builds of published releases that fit the query, by build id.
+    virtual Result<Page<BuildMatch>> search_builds(const BuildQuery& query,
+                                                   const PageRequest& page) = 0;
+
+    // --- blobs --------------------------------------------------------------------------------
+    // Records a verified blob. Idempotent: recording the same digest with the same size returns
+    // the existing row; a different size is a conflict. invalid_argument unless the digest is
+    // "sha256:" and 64 lower-case hex digits and size >= 0.
+    virtual Result<Blob> record_blob(const std::string& digest, std::int64_t size) = 0;
+    virtual Result<Blob> get_blob(const std::string& digest) = 0;
+
+    // --- API tokens ---------------------------------------------------------------------------
+    // `token_hash` is the SHA-256 of the token in lower-case hex (invalid_argument otherwise);
+    // the token itself never reaches the catalog. conflict when the hash exists.
+    virtual Result<ApiToken> create_token(const std::string& name, const std::string& token_hash,
+                                          const std::vector<std::string>& scopes,
+                                          const std::optional<Timestamp>& expires_at,
+                                          const std::string& created_by) = 0;
+    // The live token with this hash: not_found when missing, revoked or expired. Updates
+    // last_used_at, at most once a minute per token (the returned value is the stored one).
+    virtual Result<ApiToken> find_token_by_hash(const std::string& token_hash) = 0;
+    // By id, revoked and expired ones included.
+    virtual Result<Page<ApiToken>> list_tokens(const PageRequest& page) = 0;
+    // not_found for an unknown id; revoking a revoked token changes nothing.
+    virtual Result<void> revoke_token(std::int64_t id) = 0;
+    // Every token ever created, revoked ones included (zero only on a fresh installation).
+    virtual Result<std::int64_t> count_tokens() = 0;
+
+    // --- audit log ----------------------------------------------------------------------------
+    // Appends an entry (id and at are set by the catalog) and returns it. invalid_argument
+    // when details is not a JSON object or actor/action is empty.
+    virtual Result<AuditEntry> append_audit(const AuditEntry& entry) = 0;
+    // Newest first.
+    virtual Result<Page<AuditEntry>> list_audit(const PageRequest& page,
+                                                const AuditFilter& filter) = 0;
+
+    // Readiness: the database answers.
+    virtual Result<void> ping() = 0;
+};
+
+// A Catalog over the pool's database; the schema must be migrated (apply_migrations).
+[[nodiscard]] Result<std::unique_ptr<Catalog>> make_postgres_catalog(
+    std::shared_ptr<ConnectionPool> pool);
+
+}  // namespace pylon::catalog

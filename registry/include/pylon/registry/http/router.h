@@ -1,0 +1,82 @@
+// Router: maps (method, decoded path) to a route, pure logic without I/O.
+//
+// Patterns are '/'-separated segments: literals, `{name}` (exactly one non-empty segment) and,
+// last only, `{name...}` (the rest of the path: one or more segments, '/' kept). When several
+// patterns match a path, the most specific wins: segment by segment, a literal beats `{name}`,
+// which beats `{name...}`. HEAD is served by GET routes unless a HEAD route exists.
+//
+// Buffered routes get the whole body in Request::body (at most max_body bytes). Streamed routes
+// run `begin` on a worker thread once the headers are in: it either answers at once (auth
+// failure, conflict: the body is then not read) or returns the sink the body is written to, and
+// `finish` runs on a worker thread once the whole body went into the sink.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "pylon/registry/http/message.h"
+
+namespace pylon::registry::http {
+
+using Handler = std::function<Response(Request&)>;
+using StreamBegin = std::function<std::variant<std::unique_ptr<BodySink>, Response>(Request&)>;
+using StreamFinish = std::function<Response(Request&, std::unique_ptr<BodySink>)>;
+
+inline constexpr std::uint64_t kDefaultMaxBody = 1ull << 20;           // 1 MiB
+inline constexpr std::uint64_t kDefaultStreamedMaxBody = 64ull << 30;  // 64 GiB
+
+struct RouteOptions {
+    // A larger announced Content-Length is refused with 413 before any byte is read; a chunked
+    // body is cut off (413, connection closed) when it passes this.
+    std::uint64_t max_body = kDefaultMaxBody;
+};
+
+struct Route {
+    std::string method;
+    std::string pattern;
+    RouteOptions options;
+    Handler handler;      // buffered routes
+    StreamBegin begin;    // streamed routes
+    StreamFinish finish;  // streamed routes
+    bool streamed() const noexcept { return static_cast<bool>(begin); }
+};
+
+struct RouteMatch {
+    enum class Status { found, not_found, method_not_allowed };
+    Status status = Status::not_found;
+    const Route* route = nullptr;  // when found
+    Params params;                 // when found
+    std::string allow;             // when method_not_allowed: "GET, HEAD, PUT"
+};
+
+class Router {
+public:
+    Router();
+    ~Router();
+    Router(const Router&) = delete;
+    Router& operator=(const Router&) = delete;
+
+    // Register routes before the server starts; the router is read-only afterwards.
+    // Throws std::invalid_argument for a malformed pattern, an empty method or a duplicate
+    // (method, pattern) — programming errors found at start-up.
+    Router& add(std::string method, std::string_view pattern, Handler handler,
+                RouteOptions options = {});
+    Router& add_streamed(std::string method, std::string_view pattern, StreamBegin begin,
+                         StreamFinish finish,
+                         RouteOptions options = RouteOptions{kDefaultStreamedMaxBody});
+
+    // `path` is decoded (as in Request::path).
+    RouteMatch match(std::string_view method, std::string_view path) const;
+
+private:
+    struct Entry;
+    Router& insert(Route route);
+    std::vector<std::unique_ptr<Entry>> entries_;
+};
+
+}  // namespace pylon::registry::http

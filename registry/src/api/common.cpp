@@ -1,0 +1,111 @@
+#include <charconv>
+
+#include "api/context.h"
+#include "pylon/common/log.h"
+
+namespace pylon::registry::api {
+
+http::Response error_response(const Error& error) {
+    const HttpError e = classify(error);
+    if (e.status >= 500) {
+        log::error("request failed: {}", error.to_string());
+        const std::string message = e.status == 503
+                                        ? "a service the registry needs is unavailable; retry later"
+                                        : "internal error; the registry's log has the details";
+        return http::Response::error(e.status, e.code, message);
+    }
+    return http::Response::error(e.status, e.code, error.what());
+}
+
+Result<Principal> authenticate(ApiContext& ctx, const http::Request& request) {
+    PYLON_TRY_ASSIGN(std::string token, bearer_token(request.headers.get("Authorization")));
+    auto found = ctx.catalog.find_token_by_hash(hash_token(token));
+    if (!found) {
+        if (found.error().code() == catalog::Errc::not_found) {
+            return Error(Errc::unauthorized, "the API token is unknown, revoked or expired");
+        }
+        return std::move(found).error();
+    }
+    return Principal{std::to_string(found->id), found->name, found->scopes};
+}
+
+Result<void> require_read(const Principal& p) {
+    if (p.can_read()) return {};
+    return Error(Errc::forbidden, "this token has no read scope");
+}
+
+Result<void> require_publish(const Principal& p, std::string_view ns) {
+    if (p.can_publish(ns)) return {};
+    return Error(Errc::forbidden,
+                 "this token may not publish to namespace " + std::string(ns) +
+                     " (it needs the scope publish:" + std::string(ns) + " or admin)");
+}
+
+Result<void> require_admin(const Principal& p) {
+    if (p.is_admin()) return {};
+    return Error(Errc::forbidden, "this call needs a token with the admin scope");
+}
+
+void audit(ApiContext& ctx, const http::Request& request, const Principal& who,
+           std::string_view action, std::string_view target, Json details) {
+    catalog::AuditEntry entry;
+    entry.actor = who.actor();
+    entry.action = std::string(action);
+    entry.target = std::string(target);
+    entry.remote_addr = request.remote_address;
+    entry.details = details.dump();
+    auto r = ctx.catalog.append_audit(entry);
+    if (!r) {
+        log::error("audit entry {} on {} by {} not recorded: {}", action, target, entry.actor,
+                        r.error().to_string());
+    }
+}
+
+Result<catalog::PageRequest> page_request(const http::Request& request) {
+    catalog::PageRequest page;
+    if (auto limit = request.query_param("limit")) {
+        std::uint32_t n = 0;
+        const auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
+        if (ec != std::errc() || end != limit->data() + limit->size() || n < 1 ||
+            n > catalog::kMaxPageLimit) {
+            return Error(Errc::bad_request, "limit must be a number from 1 to 500");
+        }
+        page.limit = n;
+    }
+    if (auto token = request.query_param("page_token")) {
+        if (token->size() > 256) return Error(Errc::bad_request, "page_token is too long");
+        page.after = *token;
+    }
+    return page;
+}
+
+http::Handler wrap(ApiHandler handler) {
+    return [handler = std::move(handler)](http::Request& request) -> http::Response {
+        try {
+            auto r = handler(request);
+            if (!r) return error_response(r.error());
+            return std::move(r).value();
+        } catch (const std::exception& e) {
+            log::error("{} {}: unexpected exception: {}", request.method, request.route,
+                            e.what());
+            return error_response(Error(Errc::internal, "unexpected exception"));
+        }
+    };
+}
+
+http::StreamFinish wrap_finish(ApiContext&, ApiFinish finish) {
+    return [finish = std::move(finish)](http::Request& request,
+                                        std::unique_ptr<http::BodySink> sink) -> http::Response {
+        try {
+            auto r = finish(request, sink.get());
+            if (!r) return error_response(r.error());
+            return std::move(r).value();
+        } catch (const std::exception& e) {
+            log::error("{} {}: unexpected exception: {}", request.method, request.route,
+                            e.what());
+            return error_response(Error(Errc::internal, "unexpected exception"));
+        }
+    };
+}
+
+}  // namespace pylon::registry::api

@@ -1,0 +1,91 @@
+// What every REST handler works with, and the helpers they share: authentication, the audit
+// log, pagination, and turning a Result into an HTTP response.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "api/auth.h"
+#include "api/errors.h"
+#include "pylon/catalog/catalog.h"
+#include "pylon/catalog/errors.h"
+#include "pylon/common/result.h"
+#include "pylon/registry/blob/blob_store.h"
+#include "pylon/registry/http/message.h"
+#include "pylon/registry/http/router.h"
+#include "pylon/registry/metrics.h"
+#include "pylon/registry/tuf/tuf_host.h"
+
+namespace pylon::registry::api {
+
+using Json = nlohmann::json;
+
+struct ApiContext {
+    catalog::Catalog& catalog;
+    blob::BlobStore& blobs;
+    tuf::TufHost& tuf;
+    Metrics& metrics;
+    std::string openapi_yaml;
+};
+
+// The JSON error response for any Error (status and code from classify()); 5xx details are
+// logged, never sent.
+http::Response error_response(const Error& error);
+
+// The caller, from its bearer token. Errc::unauthorized when there is no valid token.
+[[nodiscard]] Result<Principal> authenticate(ApiContext& ctx, const http::Request& request);
+// Errc::forbidden unless the principal may read / publish to `ns` / administer.
+[[nodiscard]] Result<void> require_read(const Principal& p);
+[[nodiscard]] Result<void> require_publish(const Principal& p, std::string_view ns);
+[[nodiscard]] Result<void> require_admin(const Principal& p);
+
+// Appends an audit entry for a mutating call (failures to record are logged; the call already
+// happened).
+void audit(ApiContext& ctx, const http::Request& request, const Principal& who,
+           std::string_view action, std::string_view target, Json details = Json::object());
+
+// ?limit= and ?page_token= (Errc::bad_request when malformed).
+[[nodiscard]] Result<catalog::PageRequest> page_request(const http::Request& request);
+// {"items": [...], "next_page_token": ...}
+template <typename T, typename F>
+Json page_json(const catalog::Page<T>& page, F&& to_json) {
+    Json items = Json::array();
+    for (const auto& item : page.items) items.push_back(to_json(item));
+    Json out = {{"items", std::move(items)}};
+    if (page.next) out["next_page_token"] = *page.next;
+    return out;
+}
+
+// A handler body: returns a Response or an Error (mapped by error_response). Exceptions are
+// caught and answered 500.
+using ApiHandler = std::function<Result<http::Response>(http::Request&)>;
+http::Handler wrap(ApiHandler handler);
+// The same for the finishing half of a streamed route; the sink is the one begin() returned.
+using ApiFinish = std::function<Result<http::Response>(http::Request&, http::BodySink*)>;
+http::StreamFinish wrap_finish(ApiContext& ctx, ApiFinish finish);
+
+// Serves a stored blob: ETag = "<digest>", If-None-Match → 304, a single "Range: bytes=a-b"
+// (or a-, or -n) → 206 with Content-Range, an unsatisfiable one → 416; the body goes out with
+// sendfile. Errc::not_found when the store does not have it.
+[[nodiscard]] Result<http::Response> serve_blob(ApiContext& ctx, const http::Request& request,
+                                                const blob::Digest& digest,
+                                                std::string_view content_type =
+                                                    "application/octet-stream");
+
+// Registration of each group of routes.
+void add_ops_routes(http::Router& router, ApiContext& ctx);
+void add_token_routes(http::Router& router, ApiContext& ctx);
+void add_namespace_routes(http::Router& router, ApiContext& ctx);
+void add_model_routes(http::Router& router, ApiContext& ctx);
+void add_release_routes(http::Router& router, ApiContext& ctx);
+void add_blob_routes(http::Router& router, ApiContext& ctx);
+void add_tuf_routes(http::Router& router, ApiContext& ctx);
+
+// Mirrors the publisher keys of every namespace delegation in the current top-level targets
+// role into the catalog (at start-up, so that a crash between the two never leaves them apart).
+[[nodiscard]] Result<void> sync_all_publisher_keys(ApiContext& ctx);
+
+}  // namespace pylon::registry::api

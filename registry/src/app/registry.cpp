@@ -1,0 +1,190 @@
+#include "pylon/registry/registry.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "api/auth.h"
+#include "api/context.h"
+#include "pylon/catalog/catalog.h"
+#include "pylon/catalog/connection_pool.h"
+#include "pylon/catalog/migrations.h"
+#include "pylon/common/file_io.h"
+#include "pylon/common/log.h"
+#include "pylon/registry/blob/blob_store.h"
+#include "pylon/registry/metrics.h"
+#include "pylon/registry/tuf/tuf_host.h"
+#include "pylon/signing/tuf/updater.h"
+
+namespace pylon::registry {
+
+namespace openapi_data {
+extern const char* const kOpenApiYaml;
+}
+
+struct Registry::Impl {
+    RegistryConfig config;
+    std::shared_ptr<catalog::ConnectionPool> pool;
+    std::unique_ptr<catalog::Catalog> catalog;
+    std::unique_ptr<blob::BlobStore> blobs;
+    std::unique_ptr<tuf::TufHost> tuf;
+    Metrics metrics;
+    std::unique_ptr<api::ApiContext> ctx;
+    std::unique_ptr<http::Server> server;
+    bool signals = false;
+
+    std::thread maintenance;
+    std::mutex mutex;
+    std::condition_variable wake;
+    bool stopping = false;
+
+    Result<void> open_storage();
+    Result<void> bootstrap_admin_token();
+    void maintenance_loop();
+};
+
+Result<void> Registry::Impl::open_storage() {
+    const std::size_t workers = config.server.worker_threads != 0
+                                    ? config.server.worker_threads
+                                    : 2 * std::max(1u, config.server.io_threads != 0
+                                                           ? config.server.io_threads
+                                                           : std::thread::hardware_concurrency());
+    PYLON_TRY_ASSIGN(pool, catalog::ConnectionPool::create(
+                               config.database_url,
+                               config.db_pool_size != 0 ? config.db_pool_size : workers));
+    {
+        auto applied = catalog::apply_migrations(*pool);
+        if (!applied) return std::move(applied).error().with_context("applying migrations");
+        for (int v : *applied) log::info("applied migration {}", v);
+    }
+    PYLON_TRY_ASSIGN(catalog, catalog::make_postgres_catalog(pool));
+
+    blob::BlobStoreConfig blob_config;
+    blob_config.max_blob_size = config.max_blob_size;
+    blob_config.session_max_idle = config.upload_session_idle;
+    {
+        auto store = blob::BlobStore::open_filesystem(config.data_dir / "blobs", blob_config);
+        if (!store) return std::move(store).error().with_context("opening the blob store");
+        blobs = std::move(store).value();
+    }
+    tuf::TufHostOptions tuf_options;
+    tuf_options.root_file = config.tuf_root_file;
+    tuf_options.targets_file = config.tuf_targets_file;
+    tuf_options.snapshot_key_file = config.tuf_snapshot_key_file;
+    tuf_options.timestamp_key_file = config.tuf_timestamp_key_file;
+    {
+        auto host = tuf::TufHost::open(config.data_dir / "tuf", tuf_options);
+        if (!host) return std::move(host).error().with_context("opening the TUF repository");
+        tuf = std::move(host).value();
+    }
+    return {};
+}
+
+Result<void> Registry::Impl::bootstrap_admin_token() {
+    PYLON_TRY_ASSIGN(std::int64_t count, catalog->count_tokens());
+    if (count != 0) return {};
+    const std::string token = api::generate_token();
+    const auto path = config.data_dir / "admin.token";
+    // Written before the token exists in the database: a crash in between leaves a file with a
+    // useless token and an empty token table, and the next start makes a new one.
+    PYLON_TRY(write_file_atomic(path, token + "\n", 0600));
+    PYLON_TRY(catalog->create_token("bootstrap-admin", api::hash_token(token), {"admin"},
+                                    std::nullopt, "registry bootstrap"));
+    log::warn("created the bootstrap admin token in {} (mode 0600): use it to create other "
+              "tokens, then revoke it",
+              path.string());
+    return {};
+}
+
+void Registry::Impl::maintenance_loop() {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+        wake.wait_for(lock, config.maintenance_interval, [this] { return stopping; });
+        if (stopping) break;
+        lock.unlock();
+        if (auto n = blobs->expire(config.upload_session_idle); !n) {
+            log::error("expiring upload sessions: {}", n.error().to_string());
+        } else if (*n > 0) {
+            log::info("removed {} idle upload sessions", *n);
+        }
+        if (auto r = tuf->refresh_if_expiring(signing::tuf::libc_now()); !r) {
+            log::error("refreshing TUF timestamp: {}", r.error().to_string());
+        } else if (*r) {
+            log::info("re-signed the TUF timestamp");
+        }
+        lock.lock();
+    }
+}
+
+Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Registry::~Registry() { stop(); }
+
+Result<std::unique_ptr<Registry>> Registry::create(RegistryConfig config) {
+    if (config.data_dir.empty()) {
+        return Error(pylon::Errc::invalid_argument, "the registry needs a data directory");
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->config = std::move(config);
+    return std::unique_ptr<Registry>(new Registry(std::move(impl)));
+}
+
+Result<void> Registry::start() {
+    Impl& d = *impl_;
+    std::error_code ec;
+    std::filesystem::create_directories(d.config.data_dir, ec);
+    if (ec) {
+        return Error(pylon::Errc::io_error,
+                     "creating data directory " + d.config.data_dir.string() + ": " + ec.message());
+    }
+    PYLON_TRY(d.open_storage());
+    d.ctx = std::make_unique<api::ApiContext>(
+        api::ApiContext{*d.catalog, *d.blobs, *d.tuf, d.metrics, openapi_data::kOpenApiYaml});
+    if (auto synced = api::sync_all_publisher_keys(*d.ctx); !synced) {
+        return std::move(synced).error().with_context("mirroring publisher keys into the catalog");
+    }
+    if (auto boot = d.bootstrap_admin_token(); !boot) {
+        return std::move(boot).error().with_context("creating the bootstrap admin token");
+    }
+
+    auto router = std::make_shared<http::Router>();
+    api::add_ops_routes(*router, *d.ctx);
+    api::add_token_routes(*router, *d.ctx);
+    api::add_namespace_routes(*router, *d.ctx);
+    api::add_model_routes(*router, *d.ctx);
+    api::add_release_routes(*router, *d.ctx);
+    api::add_blob_routes(*router, *d.ctx);
+    api::add_tuf_routes(*router, *d.ctx);
+
+    http::Hooks hooks;
+    hooks.metrics = &d.metrics;
+    hooks.error_response = [](const Error& e) { return api::error_response(e); };
+    PYLON_TRY_ASSIGN(d.server, http::Server::create(d.config.server, router, std::move(hooks)));
+    if (d.signals) d.server->install_signal_handlers();
+    PYLON_TRY(d.server->start());
+    d.maintenance = std::thread([&d] { d.maintenance_loop(); });
+    log::info("registry listening on {}:{} (data in {})", d.config.server.host, port(),
+              d.config.data_dir.string());
+    return {};
+}
+
+std::uint16_t Registry::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+void Registry::install_signal_handlers() { impl_->signals = true; }
+
+void Registry::wait() {
+    if (impl_->server) impl_->server->wait();
+}
+
+void Registry::stop() {
+    Impl& d = *impl_;
+    {
+        std::lock_guard lock(d.mutex);
+        d.stopping = true;
+    }
+    d.wake.notify_all();
+    if (d.server) d.server->stop();
+    if (d.maintenance.joinable()) d.maintenance.join();
+}
+
+}  // namespace pylon::registry
