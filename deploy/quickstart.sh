@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Pylon quickstart: installs dependencies, builds, and runs the main job on its embedded
-# default. Today that is the signing demo: generate a publisher key, sign the sample model
-# (OpenSSF model-signing bundle), verify it, attach signed SLSA provenance, and watch a
-# tampered copy be refused. Work files go to build/quickstart/.
+# default. First the signing demo: generate a publisher key, sign the sample model (OpenSSF
+# model-signing bundle), verify it, attach signed SLSA provenance, and watch a tampered copy be
+# refused. Then the registry: a pylon-registry on a throwaway PostgreSQL (pg_virtualenv), a
+# namespace delegated to a publisher key, the sample published with provenance and signature,
+# listed, and pulled back through TUF with its signature verified (deploy/quickstart_registry.sh).
+# Work files go to build/quickstart/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -45,5 +48,8 @@ if $pylon verify model "$tampered" --key "$work/publisher.pub"; then
     exit 1
 fi
 echo "refused, as it should be"
+
+step "6. The registry: publish the sample, list it, pull it back verified through TUF"
+pg_virtualenv -t -v 15 bash deploy/quickstart_registry.sh build/bin "$work/registry" "$model_src"
 
 step "Done. Files are in $work/"

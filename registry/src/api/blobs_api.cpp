@@ -236,8 +236,10 @@ void add_blob_routes(http::Router& router, ApiContext& ctx) {
                 return open_for_body(ctx, req, std::move(who), session);
             });
         },
-        wrap_finish(ctx, [](http::Request&, http::BodySink* sink) -> Result<http::Response> {
+        wrap_finish(ctx, [&ctx](http::Request& req, http::BodySink* sink) -> Result<http::Response> {
+            auto* state = static_cast<UploadState*>(sink);
             PYLON_TRY_ASSIGN(auto session, close_sink(sink));
+            audit(ctx, req, state->who, "upload.append", session.id, {{"offset", session.offset}});
             http::Response r = http::Response::empty(202);
             set_session_headers(r, session);
             return r;

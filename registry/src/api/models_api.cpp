@@ -34,8 +34,8 @@ void add_model_routes(http::Router& router, ApiContext& ctx) {
                wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    const std::string& ns = req.param("ns");
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
-                   PYLON_TRY(check_name("namespace", ns));
                    PYLON_TRY(require_publish(who, ns));
+                   PYLON_TRY(check_name("namespace", ns));
                    PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
                    ObjectReader r(body);
                    PYLON_TRY_ASSIGN(std::string name, r.string("name", 64));
@@ -85,9 +85,9 @@ void add_model_routes(http::Router& router, ApiContext& ctx) {
                    const std::string& ns = req.param("ns");
                    const std::string& name = req.param("model");
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_publish(who, ns));
                    PYLON_TRY(check_name("namespace", ns));
                    PYLON_TRY(check_name("model", name));
-                   PYLON_TRY(require_publish(who, ns));
                    PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
                    ObjectReader r(body);
                    PYLON_TRY_ASSIGN(auto description, r.optional_string("description", 4096));

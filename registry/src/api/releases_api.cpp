@@ -74,8 +74,8 @@ void add_release_routes(http::Router& router, ApiContext& ctx) {
 
     router.add("POST", releases, wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_publish(who, req.param("ns")));
                    PYLON_TRY_ASSIGN(ReleaseKey k, release_key(req, false));
-                   PYLON_TRY(require_publish(who, k.ns));
                    PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
                    ObjectReader r(body);
                    PYLON_TRY_ASSIGN(k.version, r.string("version", 64));
@@ -114,8 +114,8 @@ void add_release_routes(http::Router& router, ApiContext& ctx) {
 
     router.add("POST", release + "/builds", wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_publish(who, req.param("ns")));
                    PYLON_TRY_ASSIGN(ReleaseKey k, release_key(req));
-                   PYLON_TRY(require_publish(who, k.ns));
                    PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
                    PYLON_TRY_ASSIGN(catalog::Build build, read_build(body));
                    PYLON_TRY_ASSIGN(auto rel, ctx.catalog.get_release(k.ns, k.model, k.version));
@@ -127,8 +127,8 @@ void add_release_routes(http::Router& router, ApiContext& ctx) {
     router.add("DELETE", release + "/builds/{build}",
                wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_publish(who, req.param("ns")));
                    PYLON_TRY_ASSIGN(ReleaseKey k, release_key(req));
-                   PYLON_TRY(require_publish(who, k.ns));
                    PYLON_TRY(check_item_name("build", req.param("build")));
                    PYLON_TRY(ctx.catalog.remove_build(k.ns, k.model, k.version, req.param("build")));
                    audit(ctx, req, who, "build.remove", k.str() + "/" + req.param("build"));
@@ -138,8 +138,8 @@ void add_release_routes(http::Router& router, ApiContext& ctx) {
     router.add("POST", release + "/attestations",
                wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_publish(who, req.param("ns")));
                    PYLON_TRY_ASSIGN(ReleaseKey k, release_key(req));
-                   PYLON_TRY(require_publish(who, k.ns));
                    PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
                    ObjectReader r(body);
                    PYLON_TRY_ASSIGN(std::string kind_text, r.string("kind", 32));
@@ -186,8 +186,8 @@ void add_release_routes(http::Router& router, ApiContext& ctx) {
     router.add("POST", release + "/publish",
                wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_publish(who, req.param("ns")));
                    PYLON_TRY_ASSIGN(ReleaseKey k, release_key(req));
-                   PYLON_TRY(require_publish(who, k.ns));
                    PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
                    ObjectReader r(body);
                    PYLON_TRY_ASSIGN(const Json* metadata, r.object("targets_metadata", true));
@@ -213,8 +213,8 @@ void add_release_routes(http::Router& router, ApiContext& ctx) {
 
     router.add("POST", release + "/yank", wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_publish(who, req.param("ns")));
                    PYLON_TRY_ASSIGN(ReleaseKey k, release_key(req));
-                   PYLON_TRY(require_publish(who, k.ns));
                    PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
                    ObjectReader r(body);
                    PYLON_TRY_ASSIGN(std::string reason, r.string("reason", 4096));

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End to end: a real pylon-registry (PostgreSQL from the PG* variables, as pg_virtualenv sets
+# them) and the pylon CLI: login, delegate a namespace, publish the stories260K sample with
+# provenance and model signature, list, show, pull (TUF-verified download + OMS signature check),
+# and compare the bytes. Then the refusals: a publish signed with a key the namespace was not
+# delegated to, and a pull of a file tampered with in the blob store.
+#
+# Usage: roundtrip_test.sh BIN_DIR WORK_DIR SAMPLE_MODEL      (exit 77: skipped, no PostgreSQL)
+set -euo pipefail
+bin=$1 work=$2 sample=$3
+if [[ -z "${PGHOST:-}" || -z "${PGDATABASE:-}" ]]; then
+    echo "skipped: no PostgreSQL (run under pg_virtualenv)"; exit 77
+fi
+rm -rf "$work" && mkdir -p "$work"
+db="pylon_e2e_$$_$RANDOM"
+createdb "$db"
+data=$work/data
+export PYLON_CONFIG_DIR=$work/config
+"$bin/pylon-registry" --listen 127.0.0.1:0 --data-dir "$data" --database-url "dbname=$db" \
+    >"$work/registry.log" 2>&1 &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; dropdb --force "$db" || true; }
+trap cleanup EXIT
+port=
+for _ in $(seq 300); do
+    port=$(sed -n 's/.*registry listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/registry.log")
+    [[ -n "$port" ]] && break
+    kill -0 "$pid" || { cat "$work/registry.log"; exit 1; }
+    sleep 0.1
+done
+[[ -n "$port" ]] || { echo "registry did not start"; cat "$work/registry.log"; exit 1; }
+url=http://127.0.0.1:$port
+pylon=$bin/pylon
+fail() { echo "FAIL: $*"; tail -20 "$work/registry.log"; exit 1; }
+
+"$pylon" login --registry "$url" --token-file "$data/admin.token"
+"$pylon" key generate --out "$work/acme"
+"$pylon" key generate --out "$work/mallory"
+"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
+    --targets-key "$data/tuf/offline-keys/targets.key"
+"$pylon" models create acme/tiny --license MIT --description "stories260K sample"
+mkdir -p "$work/model" && cp "$sample" "$work/model/model.gguf"
+digest=$(sha256sum "$work/model/model.gguf" | cut -d' ' -f1)
+publish() {  # VERSION KEY
+    "$pylon" publish "acme/tiny@$1" --build x86_64-q8_0 --arch x86_64 --isa avx2 \
+        --min-ram-mb 64 --format gguf --quantization Q8_0 --file "$work/model/model.gguf" \
+        --key "$2" --base-model-digest "sha256:$digest" --quantizer llama.cpp \
+        --quantizer-version b4747
+}
+publish 1.0.0 "$work/acme.key"
+"$pylon" models list | grep -q "acme/tiny" || fail "models list does not show acme/tiny"
+"$pylon" models show acme/tiny --version 1.0.0 | grep -q "published" || fail "not published"
+"$pylon" pull acme/tiny@1.0.0 --target x86_64-q8_0 --out "$work/pulled"
+cmp "$work/pulled/model.gguf" "$sample" || fail "pulled bytes differ"
+
+# A key the namespace was not delegated to: the attestation is refused, nothing is published.
+if publish 1.0.1 "$work/mallory.key" 2>"$work/mallory.err"; then fail "publish with a foreign key succeeded"; fi
+grep -q "bad_signature\|HTTP 422" "$work/mallory.err" || { cat "$work/mallory.err"; fail "no signature error"; }
+"$pylon" models show acme/tiny --version 1.0.1 | grep -q "draft" || fail "1.0.1 is not left a draft"
+
+# Tampered storage: flip a byte of the stored blob; the TUF-verified pull must refuse it and leave
+# nothing that looks complete.
+blob=$(find "$data/blobs" -path "*sha256*" -name "$digest" -type f | head -1)
+[[ -n "$blob" ]] || fail "blob file not found"
+printf 'X' | dd of="$blob" bs=1 seek=1000 conv=notrunc status=none
+if "$pylon" pull acme/tiny@1.0.0 --target x86_64-q8_0 --out "$work/pulled2" 2>"$work/pull.err"; then
+    fail "pull of a tampered blob succeeded"
+fi
+cat "$work/pull.err"
+[[ ! -e "$work/pulled2/model.gguf" ]] || fail "a tampered file was left in the output directory"
+echo "registry round trip: OK"
