@@ -82,6 +82,13 @@ Result<RegistryConfig> RegistryConfig::from_config(const Config& config) {
     PYLON_TRY_ASSIGN(auto idle, count("registry.upload_session_idle_seconds",
                                       c.upload_session_idle.count(), 30 * 24 * 3600));
     c.upload_session_idle = std::chrono::seconds(idle);
+    PYLON_TRY_ASSIGN(auto interval, count("registry.maintenance_interval_seconds",
+                                          c.maintenance_interval.count(), 24 * 3600));
+    if (interval == 0) {
+        return Error(pylon::Errc::invalid_argument,
+                     "registry.maintenance_interval_seconds must be at least 1");
+    }
+    c.maintenance_interval = std::chrono::seconds(interval);
     PYLON_TRY(millis("registry.header_timeout_ms", c.server.header_timeout));
     PYLON_TRY(millis("registry.body_read_timeout_ms", c.server.body_read_timeout));
     PYLON_TRY(millis("registry.idle_timeout_ms", c.server.idle_timeout));

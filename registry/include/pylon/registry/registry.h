@@ -39,7 +39,7 @@ struct RegistryConfig {
 
     // Reads the [registry] table of a config (keys: listen = "host:port", data_dir,
     // database_url, io_threads, worker_threads, db_pool_size, tls_cert, tls_key, max_blob_size,
-    // upload_session_idle_seconds, header_timeout_ms, body_read_timeout_ms, idle_timeout_ms,
+    // upload_session_idle_seconds, maintenance_interval_seconds, header_timeout_ms, body_read_timeout_ms, idle_timeout_ms,
     // shutdown_grace_ms, tuf_root_file, tuf_targets_file, tuf_snapshot_key, tuf_timestamp_key),
     // environment overrides included (PYLON_REGISTRY_LISTEN, ...).
     [[nodiscard]] static Result<RegistryConfig> from_config(const Config& config);
