@@ -1,3 +1,4 @@
+#include "pylon/common/unique_fd.h"
 #include "pylon/common/file_io.h"
 
 #include <fcntl.h>
@@ -12,20 +13,6 @@ namespace pylon {
 namespace {
 
 // Closes a descriptor on scope exit unless released.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-
-private:
-    int fd_;
-};
 
 std::string temp_suffix() {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -58,7 +45,7 @@ bool constant_time_equal(ByteView a, ByteView b) noexcept {
 }
 
 Result<void> fsync_directory(const std::filesystem::path& dir) {
-    Fd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (fd.get() < 0) return Error::from_errno(errno, "open directory " + dir.string());
     if (::fsync(fd.get()) != 0) return Error::from_errno(errno, "fsync directory " + dir.string());
     return {};
@@ -79,7 +66,7 @@ Result<void> write_file_atomic(const std::filesystem::path& path, ByteView data,
     }
     if (raw < 0)
         return Error(Errc::io_error, "could not create a temporary file beside " + path.string());
-    Fd fd(raw);
+    UniqueFd fd(raw);
     auto fail = [&](Error e) -> Result<void> {
         ::unlink(tmp.c_str());
         return e;
@@ -99,7 +86,7 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
 }
 
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_size) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return Error::from_errno(errno, "open " + path.string());
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return Error::from_errno(errno, "stat " + path.string());

@@ -12,27 +12,12 @@
 #include <string>
 #include <utility>
 
+#include "pylon/common/unique_fd.h"
 #include "pylon/net/http_client.h"
 
 namespace pylon::net::detail {
 
 // A file descriptor closed at scope exit.
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(Fd&& other) noexcept {
-        std::swap(fd_, other.fd_);
-        return *this;
-    }
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 // Where the request body comes from: a string, or a range of an open file.
 struct BodySource {

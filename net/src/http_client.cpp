@@ -42,7 +42,6 @@ using Clock = std::chrono::steady_clock;
 using ErrorCode = boost::system::error_code;
 using detail::BodySink;
 using detail::BodySource;
-using detail::Fd;
 
 namespace {
 
@@ -330,10 +329,10 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& rq) {
     }
 
     BodySource body;
-    Fd in;
+    UniqueFd in;
     if (rq.body_file) {
         body.path = rq.body_file->path.string();
-        in = Fd(::open(body.path.c_str(), O_RDONLY | O_CLOEXEC));
+        in = UniqueFd(::open(body.path.c_str(), O_RDONLY | O_CLOEXEC));
         struct stat st {};
         if (in.get() < 0 || ::fstat(in.get(), &st) != 0) {
             return s.fail(Errc::file_error, "cannot open " + body.path + ": " + strerror(errno));
@@ -355,10 +354,10 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& rq) {
     s.deadline = Clock::now() + s.config.total_timeout;
     for (int attempt = 0;; ++attempt) {
         BodySink sink;
-        Fd out;
+        UniqueFd out;
         if (rq.response_file) {
             sink.path = rq.response_file->string();
-            out = Fd(::open(sink.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+            out = UniqueFd(::open(sink.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
             if (out.get() < 0) {
                 return s.fail(Errc::file_error,
                               "cannot create " + sink.path + ": " + strerror(errno));

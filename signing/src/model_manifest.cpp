@@ -9,6 +9,7 @@
 // Files are opened with O_NOFOLLOW | O_NONBLOCK and checked with fstat, so a file swapped for a
 // symlink or a FIFO between the directory scan and the read is refused rather than followed or
 // blocked on.
+#include "pylon/common/unique_fd.h"
 #include "pylon/signing/model_signature.h"
 
 #include <fcntl.h>
@@ -34,25 +35,12 @@ constexpr std::array<std::string_view, 4> kGitPaths = {".git", ".gitattributes",
                                                        ".gitignore"};
 constexpr int kMaxDepth = 256;  // directory nesting below the model root
 
-class Fd {
-public:
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
 
 // Streams one regular file through SHA-256. `follow` is true only for a single-file model's own
 // path, which the caller named (and may be a symlink).
 Result<Digest> hash_regular_file(const fs::path& path, std::string_view name, bool follow) {
     const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW);
-    Fd fd(::open(path.c_str(), flags));
+    UniqueFd fd(::open(path.c_str(), flags));
     if (fd.get() < 0) {
         if (errno == ELOOP) {
             return Error(pylon::Errc::unsupported,

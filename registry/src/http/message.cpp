@@ -53,15 +53,6 @@ const std::string& Request::param(std::string_view name) const {
     return kNone;
 }
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(other.release());
-    return *this;
-}
-
-void UniqueFd::reset(int fd) noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-}
 
 Response Response::json(int status, const nlohmann::json& value) {
     Response r;

@@ -1,36 +1,8 @@
-// UniqueFd: sole owner of a POSIX file descriptor, closed on destruction.
+// The blob store hands out descriptors as pylon::UniqueFd (common/unique_fd.h).
 #pragma once
 
-#include <unistd.h>
-
-#include <utility>
+#include "pylon/common/unique_fd.h"
 
 namespace pylon::registry::blob {
-
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    ~UniqueFd() { reset(); }
-    UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) reset(other.release());
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-
-    int get() const noexcept { return fd_; }
-    bool valid() const noexcept { return fd_ >= 0; }
-    explicit operator bool() const noexcept { return valid(); }
-    int release() noexcept { return std::exchange(fd_, -1); }
-    void reset(int fd = -1) noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = fd;
-    }
-
-private:
-    int fd_ = -1;
-};
-
+using pylon::UniqueFd;
 }  // namespace pylon::registry::blob

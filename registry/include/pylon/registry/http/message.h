@@ -17,6 +17,7 @@
 
 #include "pylon/common/bytes.h"
 #include "pylon/common/result.h"
+#include "pylon/common/unique_fd.h"
 
 namespace pylon::registry::http {
 
@@ -64,25 +65,7 @@ struct Request {
     const std::string& param(std::string_view name) const;
 };
 
-// Owns a file descriptor and closes it.
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    ~UniqueFd() { reset(); }
-    UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept;
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    int release() noexcept { return std::exchange(fd_, -1); }
-    void reset(int fd = -1) noexcept;
-
-private:
-    int fd_ = -1;
-};
+using pylon::UniqueFd;  // common/unique_fd.h
 
 // `length` bytes of an open file from `offset`, sent after the headers (sendfile(2) on plain
 // TCP). The file must hold them: a short file aborts the connection mid-body.
