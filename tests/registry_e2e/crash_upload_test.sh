@@ -18,9 +18,9 @@
 #  3. PATCH from <kept> (Content-Range <kept>-<size-1>) → 202 with Range 0-<size-1>, then
 #     PUT ?digest= → 201; the blob downloads with the same SHA-256; the blobs table holds exactly
 #     that digest with that size; the session directory is gone;
-#  4. expiry, black-box: with PYLON_REGISTRY_UPLOAD_SESSION_IDLE_SECONDS=2 a session idle for 3 s
-#     answers 404 to GET and PATCH. Removal of its files by the maintenance task (every 60 s) is
-#     not waited for here; BlobStore::expire() is covered by tests/registry/blob_upload_test.cpp.
+#  4. expiry: with PYLON_REGISTRY_UPLOAD_SESSION_IDLE_SECONDS=2 and
+#     PYLON_REGISTRY_MAINTENANCE_INTERVAL_SECONDS=1, a session idle for 3 s answers 404 to GET and
+#     PATCH, and the maintenance task removes its directory within 10 s more.
 # Exit 0: passed; 1: failed; 77: skipped (no PostgreSQL, curl or openssl, or binaries missing).
 set -euo pipefail
 
@@ -132,7 +132,8 @@ echo "resumed and completed: download matches, blobs table has exactly $digest (
 
 # --- 4. idle sessions expire ------------------------------------------------------------------
 registry_kill TERM
-registry_start "$data" "$db" PYLON_REGISTRY_UPLOAD_SESSION_IDLE_SECONDS=2
+registry_start "$data" "$db" PYLON_REGISTRY_UPLOAD_SESSION_IDLE_SECONDS=2 \
+    PYLON_REGISTRY_MAINTENANCE_INTERVAL_SECONDS=1
 status=$(http_status "$work/h" -X POST "${auth[@]}" "$registry_url/v1/namespaces/acme/uploads")
 [ "$status" = 202 ] || e2e_fail "POST uploads (expiry): $status"
 location=$(header_value "$work/h" Location)
@@ -141,11 +142,18 @@ status=$(printf 'abc' | http_status "$work/h" -X PATCH "${auth[@]}" -H 'Content-
 [ "$status" = 202 ] || e2e_fail "PATCH (expiry): $status"
 status=$(http_status "$work/h" "${auth[@]}" "$registry_url$location")
 [ "$status" = 204 ] || e2e_fail "fresh session status: $status"
+[ -d "$data/blobs/uploads/${location##*/}" ] || e2e_fail "no directory for the fresh session"
 sleep 3  # the idle limit itself is what is tested: wait past it
 status=$(http_status "$work/h" "${auth[@]}" "$registry_url$location")
 [ "$status" = 404 ] || e2e_fail "session idle past its limit answers $status to GET, want 404"
 status=$(printf 'def' | http_status "$work/h" -X PATCH "${auth[@]}" -H 'Content-Range: 3-5' \
     --data-binary @- "$registry_url$location")
 [ "$status" = 404 ] || e2e_fail "session idle past its limit answers $status to PATCH, want 404"
-echo "idle session expired (404 after 3 s with a 2 s limit)"
+for _ in $(seq 100); do
+    [ -e "$data/blobs/uploads/${location##*/}" ] || break
+    sleep 0.1
+done
+[ ! -e "$data/blobs/uploads/${location##*/}" ] ||
+    e2e_fail "the maintenance task did not remove the expired session's directory"
+echo "idle session expired (404 after 3 s with a 2 s limit) and its directory was removed"
 echo "crash_upload_test.sh: PASS"

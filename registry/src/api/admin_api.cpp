@@ -69,6 +69,7 @@ void add_token_routes(http::Router& router, ApiContext& ctx) {
                    PYLON_TRY(require_admin(who));
                    PYLON_TRY_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                    PYLON_TRY(ctx.catalog.revoke_token(id));
+                   ctx.tokens.erase_token(std::to_string(id));
                    audit(ctx, req, who, "token.revoke", "token " + std::to_string(id));
                    return http::Response::empty(204);
                }));

@@ -17,16 +17,49 @@ http::Response error_response(const Error& error) {
     return http::Response::error(e.status, e.code, error.what());
 }
 
+std::optional<Principal> TokenCache::get(const std::string& hash) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(hash);
+    if (it == entries_.end()) return std::nullopt;
+    if (std::chrono::steady_clock::now() >= it->second.deadline) {
+        entries_.erase(it);
+        return std::nullopt;
+    }
+    return it->second.principal;
+}
+
+void TokenCache::put(const std::string& hash, const Principal& principal,
+                     std::optional<std::chrono::system_clock::time_point> expires_at) {
+    auto ttl = std::chrono::steady_clock::duration(kTtl);
+    if (expires_at) {
+        const auto left = *expires_at - std::chrono::system_clock::now();
+        if (left <= left.zero()) return;
+        ttl = std::min(ttl, std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
+    }
+    std::lock_guard lock(mutex_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_[hash] = Entry{principal, std::chrono::steady_clock::now() + ttl};
+}
+
+void TokenCache::erase_token(const std::string& token_id) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(entries_, [&](const auto& e) { return e.second.principal.token_id == token_id; });
+}
+
 Result<Principal> authenticate(ApiContext& ctx, const http::Request& request) {
     PYLON_TRY_ASSIGN(std::string token, bearer_token(request.headers.get("Authorization")));
-    auto found = ctx.catalog.find_token_by_hash(hash_token(token));
+    const std::string hash = hash_token(token);
+    if (auto cached = ctx.tokens.get(hash)) return std::move(*cached);
+    auto found = ctx.catalog.find_token_by_hash(hash);
     if (!found) {
         if (found.error().code() == catalog::Errc::not_found) {
             return Error(Errc::unauthorized, "the API token is unknown, revoked or expired");
         }
         return std::move(found).error();
     }
-    return Principal{std::to_string(found->id), found->name, found->scopes};
+    Principal who{std::to_string(found->id), found->name, found->scopes};
+    ctx.tokens.put(hash, who, found->expires_at);
+    return who;
 }
 
 Result<void> require_read(const Principal& p) {

@@ -4,7 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 
@@ -23,12 +27,36 @@ namespace pylon::registry::api {
 
 using Json = nlohmann::json;
 
+// Tokens verified recently (token hash → principal), so that an authenticated request costs no
+// database query. An entry lives at most kTtl and never past the token's own expiry. Revoking a
+// token through this registry drops it at once; on other replicas it stays usable for at most
+// kTtl (docs/SECURITY.md). Bounded: when full, it is emptied.
+class TokenCache {
+public:
+    static constexpr std::chrono::seconds kTtl{10};
+    static constexpr std::size_t kMaxEntries = 65536;
+
+    std::optional<Principal> get(const std::string& hash);
+    void put(const std::string& hash, const Principal& principal,
+             std::optional<std::chrono::system_clock::time_point> expires_at);
+    void erase_token(const std::string& token_id);
+
+private:
+    struct Entry {
+        Principal principal;
+        std::chrono::steady_clock::time_point deadline;
+    };
+    std::mutex mutex_;
+    std::unordered_map<std::string, Entry> entries_;
+};
+
 struct ApiContext {
     catalog::Catalog& catalog;
     blob::BlobStore& blobs;
     tuf::TufHost& tuf;
     Metrics& metrics;
     std::string openapi_yaml;
+    TokenCache tokens;
 };
 
 // The JSON error response for any Error (status and code from classify()); 5xx details are

@@ -138,8 +138,8 @@ Result<void> Registry::start() {
                      "creating data directory " + d.config.data_dir.string() + ": " + ec.message());
     }
     PYLON_TRY(d.open_storage());
-    d.ctx = std::make_unique<api::ApiContext>(
-        api::ApiContext{*d.catalog, *d.blobs, *d.tuf, d.metrics, openapi_data::kOpenApiYaml});
+    d.ctx.reset(new api::ApiContext{*d.catalog, *d.blobs, *d.tuf, d.metrics,
+                                    openapi_data::kOpenApiYaml, {}});
     if (auto synced = api::sync_all_publisher_keys(*d.ctx); !synced) {
         return std::move(synced).error().with_context("mirroring publisher keys into the catalog");
     }
