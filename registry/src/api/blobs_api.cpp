@@ -280,13 +280,25 @@ void add_blob_routes(http::Router& router, ApiContext& ctx) {
                    return http::Response::empty(204);
                }));
 
-    router.add("GET", "/v1/blobs/{digest}", wrap([&ctx](http::Request& req) -> Result<http::Response> {
-                   PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
-                   PYLON_TRY(require_read(who));
-                   auto digest = Digest::parse(req.param("digest"));
-                   if (!digest) return Error(Errc::bad_request, digest.error().message());
-                   return serve_blob(ctx, req, *digest);
-               }));
+    // With a recently verified token the answer needs only the blob store (stat, open): it is
+    // given on the I/O thread; otherwise the token is checked against the database on a worker.
+    auto download = [&ctx](http::Request& req, const Principal& who) -> Result<http::Response> {
+        PYLON_TRY(require_read(who));
+        auto digest = Digest::parse(req.param("digest"));
+        if (!digest) return Error(Errc::bad_request, digest.error().message());
+        return serve_blob(ctx, req, *digest);
+    };
+    router.add_fast(
+        "GET", "/v1/blobs/{digest}",
+        wrap_fast([&ctx, download](http::Request& req) -> std::optional<Result<http::Response>> {
+            auto who = cached_principal(ctx, req);
+            if (!who) return std::nullopt;
+            return download(req, *who);
+        }),
+        wrap([&ctx, download](http::Request& req) -> Result<http::Response> {
+            PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+            return download(req, who);
+        }));
 }
 
 }  // namespace pylon::registry::api

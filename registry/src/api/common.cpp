@@ -62,6 +62,12 @@ Result<Principal> authenticate(ApiContext& ctx, const http::Request& request) {
     return who;
 }
 
+std::optional<Principal> cached_principal(ApiContext& ctx, const http::Request& request) {
+    auto token = bearer_token(request.headers.get("Authorization"));
+    if (!token) return std::nullopt;
+    return ctx.tokens.get(hash_token(*token));
+}
+
 Result<void> require_read(const Principal& p) {
     if (p.can_read()) return {};
     return Error(Errc::forbidden, "this token has no read scope");
@@ -123,6 +129,15 @@ http::Handler wrap(ApiHandler handler) {
                             e.what());
             return error_response(Error(Errc::internal, "unexpected exception"));
         }
+    };
+}
+
+http::FastHandler wrap_fast(ApiFast fast) {
+    return [fast = std::move(fast)](http::Request& request) -> std::optional<http::Response> {
+        auto r = fast(request);
+        if (!r) return std::nullopt;
+        if (!*r) return error_response(r->error());
+        return std::move(*r).value();
     };
 }
 

@@ -65,6 +65,9 @@ http::Response error_response(const Error& error);
 
 // The caller, from its bearer token. Errc::unauthorized when there is no valid token.
 [[nodiscard]] Result<Principal> authenticate(ApiContext& ctx, const http::Request& request);
+// The caller when its token is in the cache (no database query: usable on an I/O thread), or
+// nullopt (no token, a malformed one, or one not verified recently: authenticate() decides).
+std::optional<Principal> cached_principal(ApiContext& ctx, const http::Request& request);
 // Errc::forbidden unless the principal may read / publish to `ns` / administer.
 [[nodiscard]] Result<void> require_read(const Principal& p);
 [[nodiscard]] Result<void> require_publish(const Principal& p, std::string_view ns);
@@ -91,6 +94,10 @@ Json page_json(const catalog::Page<T>& page, F&& to_json) {
 // caught and answered 500.
 using ApiHandler = std::function<Result<http::Response>(http::Request&)>;
 http::Handler wrap(ApiHandler handler);
+// A fast path (http::FastHandler) from a function that may answer with an Error: nullopt passes
+// the request on to the worker-thread handler.
+using ApiFast = std::function<std::optional<Result<http::Response>>(http::Request&)>;
+http::FastHandler wrap_fast(ApiFast fast);
 // The same for the finishing half of a streamed route; the sink is the one begin() returned.
 using ApiFinish = std::function<Result<http::Response>(http::Request&, http::BodySink*)>;
 http::StreamFinish wrap_finish(ApiContext& ctx, ApiFinish finish);

@@ -4,9 +4,14 @@
 namespace pylon::registry::api {
 
 void add_ops_routes(http::Router& router, ApiContext& ctx) {
-    router.add("GET", "/healthz", [](http::Request&) {
-        return http::Response::json(200, {{"status", "ok"}});
-    });
+    // Answered on the I/O thread: nothing here blocks.
+    auto inline_route = [&router](std::string_view pattern, http::Handler h) {
+        router.add_fast(
+            "GET", pattern, [h](http::Request& r) { return std::optional<http::Response>(h(r)); },
+            h);
+    };
+    inline_route("/healthz",
+                 [](http::Request&) { return http::Response::json(200, {{"status", "ok"}}); });
 
     router.add("GET", "/readyz", [&ctx](http::Request&) {
         auto ping = ctx.catalog.ping();
@@ -17,11 +22,10 @@ void add_ops_routes(http::Router& router, ApiContext& ctx) {
         return http::Response::json(200, {{"status", "ready"}, {"database", "ok"}});
     });
 
-    router.add("GET", "/metrics", [&ctx](http::Request&) {
+    inline_route("/metrics", [&ctx](http::Request&) {
         return http::Response::text(200, ctx.metrics.render(), Metrics::kContentType);
     });
-
-    router.add("GET", "/openapi.yaml", [&ctx](http::Request&) {
+    inline_route("/openapi.yaml", [&ctx](http::Request&) {
         return http::Response::text(200, ctx.openapi_yaml, "application/yaml");
     });
 }

@@ -70,7 +70,8 @@ Result<void> sync_all_publisher_keys(ApiContext& ctx) {
 }
 
 void add_tuf_routes(http::Router& router, ApiContext& ctx) {
-    router.add("GET", "/tuf/metadata/{file}", [&ctx](http::Request& req) {
+    // Small files read from the page cache: answered on the I/O thread.
+    http::Handler metadata = [&ctx](http::Request& req) {
         auto bytes = ctx.tuf.metadata_bytes(req.param("file"));
         if (!bytes) {
             return http::Response::error(404, "not_found",
@@ -79,7 +80,11 @@ void add_tuf_routes(http::Router& router, ApiContext& ctx) {
         http::Response r = http::Response::text(200, std::move(bytes).value(), "application/json");
         r.headers.set("Cache-Control", "no-cache");
         return r;
-    });
+    };
+    router.add_fast(
+        "GET", "/tuf/metadata/{file}",
+        [metadata](http::Request& req) { return std::optional<http::Response>(metadata(req)); },
+        metadata);
 
     router.add("GET", "/tuf/targets/{path...}",
                wrap([&ctx](http::Request& req) -> Result<http::Response> {

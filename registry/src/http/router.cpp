@@ -109,7 +109,17 @@ Router::~Router() = default;
 Router& Router::add(std::string method, std::string_view pattern, Handler handler,
                     RouteOptions options) {
     if (!handler) throw std::invalid_argument("route without a handler: " + std::string(pattern));
-    Route route{std::move(method), std::string(pattern), options, std::move(handler), {}, {}};
+    Route route{std::move(method), std::string(pattern), options, std::move(handler), {}, {}, {}};
+    return insert(std::move(route));
+}
+
+Router& Router::add_fast(std::string method, std::string_view pattern, FastHandler fast,
+                         Handler handler, RouteOptions options) {
+    if (!handler || !fast) {
+        throw std::invalid_argument("fast route without both handlers: " + std::string(pattern));
+    }
+    Route route{std::move(method), std::string(pattern), options, std::move(handler),
+                std::move(fast), {}, {}};
     return insert(std::move(route));
 }
 
@@ -118,7 +128,7 @@ Router& Router::add_streamed(std::string method, std::string_view pattern, Strea
     if (!begin || !finish) {
         throw std::invalid_argument("streamed route without begin/finish: " + std::string(pattern));
     }
-    Route route{std::move(method), std::string(pattern), options, {},
+    Route route{std::move(method), std::string(pattern), options, {}, {},
                 std::move(begin),  std::move(finish)};
     return insert(std::move(route));
 }

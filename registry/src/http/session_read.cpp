@@ -391,6 +391,23 @@ void Session<Stream>::body_done() {
         });
     } else {
         sink_.reset();
+        if (route_->fast) {
+            std::optional<Response> answer;
+            try {
+                answer = route_->fast(request_);
+            } catch (const std::exception& e) {
+                log::error("http: {} {}: fast handler threw: {}", request_.method, request_.route,
+                           e.what());
+                answer = Response::error(500, "internal", "internal server error");
+            }
+            if (answer) {
+                asio::post(stream_.get_executor(),
+                           [self = this->shared_from_this(), r = std::move(*answer)]() mutable {
+                               self->respond(std::move(r));
+                           });
+                return;
+            }
+        }
         run_on_worker(
             [self = this->shared_from_this()] { return self->route_->handler(self->request_); });
     }
