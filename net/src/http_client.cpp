@@ -30,6 +30,7 @@
 #include "http_body_io.h"
 #include "pylon/net/http_client.h"
 #include "pylon/net/url.h"
+#include "sync_io.h"
 
 namespace pylon::net {
 
@@ -101,17 +102,12 @@ struct HttpClient::Impl {
     // Runs the io_context until the operation `start` begins has completed; returns its error.
     template <typename Start>
     ErrorCode wait(Start&& start) {
-        ErrorCode result = asio::error::would_block;
-        start([&result](ErrorCode ec, auto&&...) { result = ec; });
-        ioc.restart();
-        ioc.run();
-        return result;
+        return detail::run_until_done(ioc, std::forward<Start>(start));
     }
 
     // The smaller of `timeout` and what is left of the request's time.
     Clock::duration limit(std::chrono::milliseconds timeout) const {
-        const auto left = deadline - Clock::now();
-        return std::max(Clock::duration::zero(), std::min<Clock::duration>(timeout, left));
+        return detail::time_left(deadline, timeout);
     }
 
     Error fail(Errc code, const std::string& why) const { return Error(code, what + ": " + why); }

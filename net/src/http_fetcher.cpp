@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "pylon/net/url.h"
+#include "sync_io.h"
 
 namespace pylon::net {
 
@@ -93,17 +94,12 @@ private:
     // Runs the io_context until the operation `start` begins has completed; returns its error.
     template <typename Start>
     ErrorCode wait(Start&& start) {
-        ErrorCode result = asio::error::would_block;
-        start([&result](ErrorCode ec, auto&&...) { result = ec; });
-        ioc_.restart();
-        ioc_.run();
-        return result;
+        return detail::run_until_done(ioc_, std::forward<Start>(start));
     }
 
     // The smaller of `timeout` and what is left of the whole fetch's time.
     Clock::duration limit(std::chrono::milliseconds timeout) const {
-        const auto left = deadline_ - Clock::now();
-        return std::max(Clock::duration::zero(), std::min<Clock::duration>(timeout, left));
+        return detail::time_left(deadline_, timeout);
     }
 
     static std::string describe(const ErrorCode& ec) {

@@ -9,33 +9,15 @@
 
 #include "pylon/registry/blob/blob_store.h"
 #include "pylon/signing/sha256.h"
+#include "blob_test_support.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace pylon::registry::blob;
 using pylon::test::TempDir;
+using namespace pylon::registry::blob::test;
 
 namespace {
-
-std::string pattern(std::size_t size, unsigned seed) {
-    std::string s(size, '\0');
-    std::uint32_t x = seed * 2654435761u + 1;
-    for (auto& c : s) {
-        x = x * 1664525u + 1013904223u;
-        c = static_cast<char>(x >> 24);
-    }
-    return s;
-}
-
-Digest digest_of(std::string_view data) {
-    return Digest::from_bytes(pylon::signing::sha256(data));
-}
-
-std::unique_ptr<BlobStore> open_store(const fs::path& root, BlobStoreConfig config = {}) {
-    auto store = BlobStore::open_filesystem(root, std::move(config));
-    REQUIRE(store);
-    return std::move(store).value();
-}
 
 // Uploads `data` in chunks of the given sizes (the last one repeated), one writer per chunk.
 std::string upload(BlobStore& store, std::string_view data, std::vector<std::size_t> chunks) {

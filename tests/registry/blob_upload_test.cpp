@@ -6,34 +6,16 @@
 
 #include "pylon/registry/blob/blob_store.h"
 #include "pylon/signing/sha256.h"
+#include "blob_test_support.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace pylon::registry::blob;
 using pylon::as_bytes;
 using pylon::test::TempDir;
+using namespace pylon::registry::blob::test;
 
 namespace {
-
-std::string pattern(std::size_t size, unsigned seed) {
-    std::string s(size, '\0');
-    std::uint32_t x = seed * 2654435761u + 7;
-    for (auto& c : s) {
-        x = x * 1664525u + 1013904223u;
-        c = static_cast<char>(x >> 24);
-    }
-    return s;
-}
-
-Digest digest_of(std::string_view data) {
-    return Digest::from_bytes(pylon::signing::sha256(data));
-}
-
-std::unique_ptr<BlobStore> open_store(const fs::path& root, BlobStoreConfig config = {}) {
-    auto store = BlobStore::open_filesystem(root, std::move(config));
-    REQUIRE(store);
-    return std::move(store).value();
-}
 
 void append(BlobStore& store, const std::string& id, std::uint64_t start, std::string_view data) {
     auto writer = store.open_writer(id, start);
