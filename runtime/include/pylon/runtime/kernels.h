@@ -1,0 +1,55 @@
+// Compute kernels behind one table per instruction set, chosen at run time from the CPU's
+// features: AVX-512 (F, BW, VL, VNNI), AVX2 (+FMA, F16C), and a portable path that runs
+// anywhere. Every path computes the same function; tests check that they agree.
+//
+// Matrix products follow ggml's scheme so results match llama.cpp to rounding:
+//   weights F32  x activations F32  (activation row format: F32)
+//   weights F16  x activations F16  (activations rounded to half first)
+//   weights Q8_0 x activations Q8_0 (activations quantized per 32-block, round-to-nearest-even)
+//   weights Q4_0 x activations Q8_0
+// Products accumulate in float. Activations are converted once per matrix product into an
+// "activation row" whose format depends only on the weight type (see act_row_bytes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "pylon/runtime/ggml_type.h"
+
+namespace pylon::runtime::kernels {
+
+enum class Isa { portable = 0, avx2 = 1, avx512 = 2 };
+std::string_view isa_name(Isa isa) noexcept;
+// Best path this CPU supports; the PYLON_ISA environment variable (portable, avx2, avx512) may
+// lower it (never raise it past what the CPU has).
+Isa best_isa() noexcept;
+bool isa_supported(Isa isa) noexcept;
+
+// Bytes of one prepared activation row of k elements for weights of type `w` (k must be a
+// multiple of the weight type's block size). Rows are laid out back to back at this stride.
+std::size_t act_row_bytes(GgmlType w, std::size_t k) noexcept;
+
+struct Kernels {
+    Isa isa;
+    // Converts one f32 row of k elements into the activation format for weights of type w.
+    void (*prepare_act)(GgmlType w, const float* x, std::size_t k, void* out);
+    // For every weight row r in [r0, r1) and activation row t in [0, n):
+    //   y[t * ldy + r] = dot(W row r, A row t)
+    // W rows are w_stride bytes apart, A rows act_row_bytes(w, k) apart. Must handle any
+    // n >= 1 (n == 1 is decode: optimise for streaming W once) and any row range.
+    void (*gemm)(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
+                 std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy);
+    // Attention helpers over half-precision K/V rows.
+    float (*dot_f16)(const std::uint16_t* a, const std::uint16_t* b, std::size_t n);
+    // y[i] += a * x[i]
+    void (*axpy_f16)(float a, const std::uint16_t* x, float* y, std::size_t n);
+    void (*f32_to_f16)(const float* x, std::uint16_t* y, std::size_t n);
+    void (*f16_to_f32)(const std::uint16_t* x, float* y, std::size_t n);
+};
+
+// The table for `isa` (which must be supported: see isa_supported).
+const Kernels& kernels(Isa isa) noexcept;
+inline const Kernels& best_kernels() noexcept { return kernels(best_isa()); }
+
+}  // namespace pylon::runtime::kernels

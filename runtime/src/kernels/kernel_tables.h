@@ -1,0 +1,23 @@
+// Per-ISA kernel tables, one per translation unit (kernels_portable.cpp, kernels_avx2.cpp,
+// kernels_avx512.cpp); kernels.cpp picks one at run time. Only data crosses these borders: every
+// function inside an ISA file is static, so nothing compiled with AVX flags can be called
+// before the CPU check.
+//
+// Activation row formats (identical bytes on every path, see kernels.h):
+//   weights F32        : k floats, row padded to a multiple of 64 bytes
+//   weights F16        : k IEEE halves (round to nearest even), padded to 64 bytes
+//   weights Q8_0, Q4_0 : k/32 BlockQ8_0 (d = amax/127 stored as half, q = round-half-even(x*127/amax)
+//                        exactly as ggml's AVX quantize_row_q8_0), padded to 64 bytes, then
+//                        k/32 * 8 int32: the sums of each group of 4 consecutive q (for VNNI's
+//                        unsigned x signed products), padded to 64 bytes
+#pragma once
+
+#include "pylon/runtime/kernels.h"
+
+namespace pylon::runtime::kernels::detail {
+
+const Kernels& portable_kernels() noexcept;
+const Kernels& avx2_kernels() noexcept;    // defined in kernels_avx2.cpp (x86 builds only)
+const Kernels& avx512_kernels() noexcept;  // defined in kernels_avx512.cpp (x86 builds only)
+
+}  // namespace pylon::runtime::kernels::detail
