@@ -13,6 +13,9 @@ packages=(
 # curl drives the registry's REST API in the end-to-end tests (tests/registry_e2e,
 # tests/interop/tuf-js/registry_run.sh).
 packages+=(curl)
+# clang-14 and its libFuzzer runtime (libclang_rt.fuzzer in libclang-rt-14-dev) build and run
+# the real libFuzzer targets (fuzz/run_libfuzzer.sh, CTest label `fuzz`).
+packages+=(clang-14 libclang-rt-14-dev)
 # Node.js and npm run the tuf-js interop test (tests/interop/tuf-js). A Node.js installed some
 # other way (e.g. NodeSource's package, which bundles npm) is left alone.
 if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi

@@ -13,6 +13,8 @@ void add_login_commands(CLI::App& app);     // login, token create/list/revoke, 
 void add_models_commands(CLI::App& app);    // models list, show, create
 void add_publish_commands(CLI::App& app);   // publish
 void add_pull_commands(CLI::App& app);      // pull
+void add_runtime_commands(CLI::App& app);   // run, tokenize, bench
+void add_model_synth_command(CLI::App& app);  // model synth
 
 // `verify` is shared by model_commands and attest_commands: the first caller creates it.
 CLI::App* verify_group(CLI::App& app);

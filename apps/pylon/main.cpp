@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
     pylon::cli::add_models_commands(app);
     pylon::cli::add_publish_commands(app);
     pylon::cli::add_pull_commands(app);
+    pylon::cli::add_runtime_commands(app);
+    pylon::cli::add_model_synth_command(app);
 
     try {
         app.parse(argc, argv);

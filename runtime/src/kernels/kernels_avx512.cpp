@@ -1,8 +1,279 @@
-// avx512 kernels. Placeholder until the avx512 path lands: the portable table.
+// The AVX-512 kernel table: activation preparation, F32/F16 products, attention helpers; the
+// quantized products are in kernels_q_avx512.cpp and kernels_qpanel_avx512.cpp. Activation bytes
+// are identical to the portable path's (kernel_tables.h): vcvtps2dq rounds ties to even under the
+// default MXCSR, vpmovsdb saturates like the portable clamp, and vcvtps2ph/vcvtph2ps agree with
+// fp16.h bit for bit.
+//
+// Products use tiles of R weight rows x T activation rows (up to 4 x 4) with one zmm
+// accumulator each, so each weight vector is loaded once per T tokens and each activation vector
+// once per R rows; a masked step covers k % 16. With several tokens, blocks of them whose rows
+// fit in kActPanelBytes (L2) are swept past each group of weight rows. Nothing here calls an inline
+// function shared with portable code (fp16.h, <cmath>): the linker could otherwise keep this file's
+// AVX-512 copy.
+
+// GCC 12 reports the deliberately undefined pass-through operand (_mm512_undefined_ps() and
+// friends) inside _mm512_cvtph_ps, _mm512_extractf64x4_pd, ... as (maybe-)uninitialized; the
+// warning is located in the intrinsics header, so the suppression must precede it.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+
 #include "kernels/kernel_tables.h"
 
 namespace pylon::runtime::kernels::detail {
 
-const Kernels& avx512_kernels() noexcept { return portable_kernels(); }
+void avx512_gemm_quant(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
+                       std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+                       std::size_t ldy);
+
+namespace {
+
+// Decode prefetches the weight rows this far ahead (two 4-row groups).
+constexpr std::size_t kPrefetchRows = 8;
+constexpr std::size_t kActPanelBytes = 256 * 1024;
+
+constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+
+__mmask16 tail_mask(std::size_t left) {
+    return static_cast<__mmask16>((1u << left) - 1u);
+}
+
+void prepare_q8_0(const float* x, std::size_t k, unsigned char* out) {
+    const std::size_t nb = k / kQK8_0;
+    const std::size_t blocks_end = nb * sizeof(BlockQ8_0);
+    const std::size_t sums_at = (blocks_end + 63) & ~std::size_t{63};
+    std::memset(out + blocks_end, 0, sums_at - blocks_end);
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (std::size_t b = 0; b < nb; ++b) {
+        const __m512 v0 = _mm512_loadu_ps(x + 32 * b);
+        const __m512 v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        const float amax =
+            _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const std::uint16_t d = _cvtss_sh(amax / 127.0f, kRound);
+        const __m512 m = _mm512_set1_ps(id);
+        const __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, m)));
+        const __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, m)));
+        unsigned char* blk = out + b * sizeof(BlockQ8_0);
+        std::memcpy(blk, &d, 2);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(blk + 2), q0);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(blk + 18), q1);
+        const __m256i q = _mm256_set_m128i(q1, q0);
+        const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + sums_at + 32 * b), sums);
+    }
+    const std::size_t sum_bytes = nb * 32;
+    std::memset(out + sums_at + sum_bytes, 0, ((sum_bytes + 63) & ~std::size_t{63}) - sum_bytes);
+}
+
+void f32_to_f16(const float* x, std::uint16_t* y, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(x + i), kRound));
+    }
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(y + i, m,
+                                 _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), kRound));
+    }
+}
+
+void f16_to_f32(const std::uint16_t* x, float* y, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm512_storeu_ps(
+            y + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+    }
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+    }
+}
+
+void prepare_act(GgmlType w, const float* x, std::size_t k, void* out) {
+    auto* bytes = static_cast<unsigned char*>(out);
+    const std::size_t size = act_row_bytes(w, k);
+    switch (w) {
+        case GgmlType::F32:
+            std::memcpy(out, x, k * sizeof(float));
+            std::memset(bytes + k * sizeof(float), 0, size - k * sizeof(float));
+            return;
+        case GgmlType::F16:
+            f32_to_f16(x, static_cast<std::uint16_t*>(out), k);
+            std::memset(bytes + k * 2, 0, size - k * 2);
+            return;
+        case GgmlType::Q8_0:
+        case GgmlType::Q4_0:
+            prepare_q8_0(x, k, bytes);
+            return;
+        default:
+            return;
+    }
+}
+
+struct F32Load {
+    using Elem = float;
+    static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+    static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+
+struct F16Load {
+    using Elem = std::uint16_t;
+    static __m512 load(const std::uint16_t* p) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    static __m512 load(const std::uint16_t* p, __mmask16 m) {
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+    }
+};
+
+template <class L, int R, int T>
+void tile(const typename L::Elem* const* rows, const typename L::Elem* const* acts, std::size_t k,
+          float* y, std::size_t ldy, std::size_t ahead) {
+    __m512 acc[R][T];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    }
+    std::size_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        __m512 a[T];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t) a[t] = L::load(acts[t] + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            if constexpr (T == 1) {  // decode: fetch the rows kPrefetchRows ahead meanwhile
+                _mm_prefetch(reinterpret_cast<const char*>(rows[r] + i) + ahead, _MM_HINT_T0);
+            }
+            const __m512 w = L::load(rows[r] + i);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(w, a[t], acc[r][t]);
+        }
+    }
+    if (i < k) {
+        const __mmask16 m = tail_mask(k - i);
+        __m512 a[T];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t) a[t] = L::load(acts[t] + i, m);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const __m512 w = L::load(rows[r] + i, m);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(w, a[t], acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+    }
+}
+
+template <class L>
+using FloatTile = void (*)(const typename L::Elem* const*, const typename L::Elem* const*,
+                           std::size_t, float*, std::size_t, std::size_t);
+
+template <class L, int R>
+constexpr FloatTile<L> tile_for(int t) {
+    return t == 1 ? tile<L, R, 1> : t == 2 ? tile<L, R, 2> : t == 3 ? tile<L, R, 3> : tile<L, R, 4>;
+}
+
+template <class L>
+void gemm_float(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
+                std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+    constexpr int kR = 4, kT = 4;
+    static constexpr FloatTile<L> kTiles[kR][kT] = {
+        {tile_for<L, 1>(1), tile_for<L, 1>(2), tile_for<L, 1>(3), tile_for<L, 1>(4)},
+        {tile_for<L, 2>(1), tile_for<L, 2>(2), tile_for<L, 2>(3), tile_for<L, 2>(4)},
+        {tile_for<L, 3>(1), tile_for<L, 3>(2), tile_for<L, 3>(3), tile_for<L, 3>(4)},
+        {tile_for<L, 4>(1), tile_for<L, 4>(2), tile_for<L, 4>(3), tile_for<L, 4>(4)},
+    };
+    using Elem = typename L::Elem;
+    const std::size_t a_stride = act_row_bytes(w, k);
+    const auto* wbytes = static_cast<const unsigned char*>(W);
+    const auto* abytes = static_cast<const unsigned char*>(A);
+    // Token blocks whose activation rows stay in L1/L2 while the weight rows stream past.
+    std::size_t block = kActPanelBytes / a_stride / kT * kT;
+    if (block < kT) block = kT;
+    for (std::size_t t0 = 0; t0 < n; t0 += block) {
+        const std::size_t t1 = n - t0 < block ? n : t0 + block;
+        for (std::size_t r = r0; r < r1; r += kR) {
+            const int nr = static_cast<int>(r1 - r < kR ? r1 - r : kR);
+            const Elem* rows[kR];
+            for (int i = 0; i < nr; ++i) {
+                rows[i] = reinterpret_cast<const Elem*>(wbytes + (r + static_cast<std::size_t>(i)) *
+                                                                     w_stride);
+            }
+            for (std::size_t t = t0; t < t1; t += kT) {
+                const int nt = static_cast<int>(t1 - t < kT ? t1 - t : kT);
+                const Elem* acts[kT];
+                for (int i = 0; i < nt; ++i) {
+                    acts[i] = reinterpret_cast<const Elem*>(
+                        abytes + (t + static_cast<std::size_t>(i)) * a_stride);
+                }
+                kTiles[nr - 1][nt - 1](rows, acts, k, y + t * ldy + r, ldy,
+                                       kPrefetchRows * w_stride);
+            }
+        }
+    }
+}
+
+void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
+          std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+    switch (w) {
+        case GgmlType::F32:
+            gemm_float<F32Load>(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            return;
+        case GgmlType::F16:
+            gemm_float<F16Load>(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            return;
+        case GgmlType::Q8_0:
+        case GgmlType::Q4_0:
+            avx512_gemm_quant(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            return;
+        default:
+            return;
+    }
+}
+
+float dot_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t n) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm512_fmadd_ps(F16Load::load(a + i), F16Load::load(b + i), acc0);
+        acc1 = _mm512_fmadd_ps(F16Load::load(a + i + 16), F16Load::load(b + i + 16), acc1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
+        acc0 = _mm512_fmadd_ps(F16Load::load(a + i, m), F16Load::load(b + i, m), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+void axpy_f16(float a, const std::uint16_t* x, float* y, std::size_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, F16Load::load(x + i), _mm512_loadu_ps(y + i)));
+    }
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 v =
+            _mm512_fmadd_ps(va, F16Load::load(x + i, m), _mm512_maskz_loadu_ps(m, y + i));
+        _mm512_mask_storeu_ps(y + i, m, v);
+    }
+}
+
+constexpr Kernels kTable{Isa::avx512, prepare_act, gemm, dot_f16, axpy_f16, f32_to_f16, f16_to_f32};
+
+}  // namespace
+
+const Kernels& avx512_kernels() noexcept {
+    return kTable;
+}
 
 }  // namespace pylon::runtime::kernels::detail

@@ -121,6 +121,10 @@ private:
     std::uint64_t data_offset_ = 0;
     std::vector<std::pair<std::string_view, Value>> kv_;
     std::vector<TensorInfo> tensors_;
+    // Indices into kv_ / tensors_ sorted by name: O(log n) lookup without hashing
+    // attacker-chosen strings (no hash-collision blow-up), and duplicate detection at parse.
+    std::vector<std::uint32_t> kv_by_key_;
+    std::vector<std::uint32_t> tensors_by_name_;
 };
 
 }  // namespace pylon::runtime::gguf

@@ -1,0 +1,174 @@
+// The portable kernel table: plain C++ that runs anywhere and defines what every SIMD path must
+// compute (activation bytes identical, products equal up to summation order). Activation row
+// formats are described in kernel_tables.h.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernel_tables.h"
+#include "pylon/runtime/fp16.h"
+
+namespace pylon::runtime::kernels::detail {
+namespace {
+
+constexpr std::size_t round_up_64(std::size_t n) noexcept {
+    return (n + 63) & ~std::size_t{63};
+}
+
+// Half -> float through a table (256 KiB, built once): the exact conversion branches per value,
+// which makes F16 products on this path several times slower.
+const float* half_table() {
+    static const float* const table = [] {
+        static float t[65536];
+        for (std::uint32_t h = 0; h < 65536; ++h)
+            t[h] = fp16_to_fp32(static_cast<std::uint16_t>(h));
+        return t;
+    }();
+    return table;
+}
+
+// What the SIMD paths compute with a float->int32 conversion (vcvtps2dq: out of range or NaN
+// gives INT32_MIN) followed by saturating packs to int8. Only reachable when 127/amax
+// overflows (amax below ~4e-37) or for non-finite input.
+std::int8_t round_to_q8(float v) {
+    const float r = std::nearbyint(v);  // ties to even in the default rounding mode, as vroundps
+    if (!(r > -2147483648.0f && r < 2147483648.0f)) return -128;
+    return static_cast<std::int8_t>(r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r));
+}
+
+// ggml's SIMD quantize_row_q8_0: d = amax/127 stored as half, q = round-half-even(x * 127/amax),
+// followed by the sums of each group of 4 consecutive q.
+void prepare_q8_0(const float* x, std::size_t k, void* out) {
+    const std::size_t nb = k / kQK8_0;
+    auto* blocks = static_cast<BlockQ8_0*>(out);
+    auto* bytes = static_cast<unsigned char*>(out);
+    const std::size_t sums_at = round_up_64(nb * sizeof(BlockQ8_0));
+    std::memset(bytes + nb * sizeof(BlockQ8_0), 0, sums_at - nb * sizeof(BlockQ8_0));
+    auto* sums = reinterpret_cast<std::int32_t*>(bytes + sums_at);
+    for (std::size_t b = 0; b < nb; ++b) {
+        const float* xb = x + b * kQK8_0;
+        float amax = 0.0f;
+        for (std::size_t j = 0; j < kQK8_0; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        blocks[b].d = fp32_to_fp16(amax / 127.0f);
+        for (std::size_t j = 0; j < kQK8_0; ++j) {
+            blocks[b].qs[j] = round_to_q8(xb[j] * id);
+        }
+        for (std::size_t g = 0; g < 8; ++g) {
+            const std::int8_t* q = blocks[b].qs + 4 * g;
+            sums[b * 8 + g] = q[0] + q[1] + q[2] + q[3];
+        }
+    }
+    const std::size_t sum_bytes = nb * 8 * sizeof(std::int32_t);
+    std::memset(bytes + sums_at + sum_bytes, 0, round_up_64(sum_bytes) - sum_bytes);
+}
+
+void prepare_act(GgmlType w, const float* x, std::size_t k, void* out) {
+    auto* bytes = static_cast<unsigned char*>(out);
+    switch (w) {
+        case GgmlType::F32:
+            std::memcpy(out, x, k * sizeof(float));
+            std::memset(bytes + k * sizeof(float), 0, act_row_bytes(w, k) - k * sizeof(float));
+            return;
+        case GgmlType::F16: {
+            auto* h = static_cast<std::uint16_t*>(out);
+            for (std::size_t i = 0; i < k; ++i) h[i] = fp32_to_fp16(x[i]);
+            std::memset(bytes + k * 2, 0, act_row_bytes(w, k) - k * 2);
+            return;
+        }
+        case GgmlType::Q8_0:
+        case GgmlType::Q4_0:
+            prepare_q8_0(x, k, out);
+            return;
+        default:
+            return;
+    }
+}
+
+float dot_row(GgmlType w, const void* wrow, const void* arow, std::size_t k) {
+    float sum = 0.0f;
+    switch (w) {
+        case GgmlType::F32: {
+            const auto* a = static_cast<const float*>(arow);
+            const auto* x = static_cast<const float*>(wrow);
+            for (std::size_t i = 0; i < k; ++i) sum += x[i] * a[i];
+            break;
+        }
+        case GgmlType::F16: {
+            const auto* a = static_cast<const std::uint16_t*>(arow);
+            const auto* x = static_cast<const std::uint16_t*>(wrow);
+            const float* h = half_table();
+            for (std::size_t i = 0; i < k; ++i) sum += h[x[i]] * h[a[i]];
+            break;
+        }
+        case GgmlType::Q8_0: {
+            const auto* a = static_cast<const BlockQ8_0*>(arow);
+            const auto* x = static_cast<const BlockQ8_0*>(wrow);
+            for (std::size_t b = 0; b < k / kQK8_0; ++b) {
+                int isum = 0;
+                for (std::size_t j = 0; j < kQK8_0; ++j) isum += x[b].qs[j] * a[b].qs[j];
+                sum += (fp16_to_fp32(x[b].d) * fp16_to_fp32(a[b].d)) * static_cast<float>(isum);
+            }
+            break;
+        }
+        case GgmlType::Q4_0: {
+            const auto* a = static_cast<const BlockQ8_0*>(arow);
+            const auto* x = static_cast<const BlockQ4_0*>(wrow);
+            for (std::size_t b = 0; b < k / kQK4_0; ++b) {
+                int isum = 0;
+                for (std::size_t j = 0; j < kQK4_0 / 2; ++j) {
+                    isum += ((x[b].qs[j] & 0x0f) - 8) * a[b].qs[j];
+                    isum += ((x[b].qs[j] >> 4) - 8) * a[b].qs[j + kQK4_0 / 2];
+                }
+                sum += (fp16_to_fp32(x[b].d) * fp16_to_fp32(a[b].d)) * static_cast<float>(isum);
+            }
+            break;
+        }
+        default:
+            break;
+    }
+    return sum;
+}
+
+void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
+          std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+    const auto* wbytes = static_cast<const unsigned char*>(W);
+    const auto* abytes = static_cast<const unsigned char*>(A);
+    const std::size_t a_stride = act_row_bytes(w, k);
+    for (std::size_t r = r0; r < r1; ++r) {
+        for (std::size_t t = 0; t < n; ++t) {
+            y[t * ldy + r] = dot_row(w, wbytes + r * w_stride, abytes + t * a_stride, k);
+        }
+    }
+}
+
+float dot_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t n) {
+    const float* h = half_table();
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) sum += h[a[i]] * h[b[i]];
+    return sum;
+}
+
+void axpy_f16(float a, const std::uint16_t* x, float* y, std::size_t n) {
+    const float* h = half_table();
+    for (std::size_t i = 0; i < n; ++i) y[i] += a * h[x[i]];
+}
+
+void f32_to_f16(const float* x, std::uint16_t* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void f16_to_f32(const std::uint16_t* x, float* y, std::size_t n) {
+    const float* h = half_table();
+    for (std::size_t i = 0; i < n; ++i) y[i] = h[x[i]];
+}
+
+constexpr Kernels kTable{Isa::portable, prepare_act, gemm,      dot_f16,
+                         axpy_f16,      f32_to_f16,  f16_to_f32};
+
+}  // namespace
+
+const Kernels& portable_kernels() noexcept {
+    return kTable;
+}
+
+}  // namespace pylon::runtime::kernels::detail
