@@ -36,20 +36,14 @@ void rms_norm(const float* x, const float* w, float* out, std::size_t n, float e
     for (std::size_t i = 0; i < n; ++i) out[i] = (x[i] * scale) * w[i];
 }
 
-// Q·K as llama.cpp computes it: when head_dim is a multiple of 16 its tinyBLAS path multiplies
-// float queries by half keys; otherwise queries are rounded to half first and short products
-// are summed in double (ggml_vec_dot_f16's scalar tail).
+// Q·K with queries rounded to half. For head dims that are not a multiple of 16 llama.cpp sums
+// these short products in double (ggml_vec_dot_f16's scalar tail); longer heads use the SIMD
+// dot_f16 kernel (llama.cpp's tinyBLAS keeps float queries there: a rounding-level difference).
 float dot_half(const std::uint16_t* a, const std::uint16_t* b, std::size_t n) {
     double sum = 0.0;
     for (std::size_t i = 0; i < n; ++i) sum += fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]);
     return static_cast<float>(sum);
 }
-float dot_mixed(const float* a, const std::uint16_t* b, std::size_t n) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < n; ++i) sum += a[i] * fp16_to_fp32(b[i]);
-    return sum;
-}
-
 class Forward {
 public:
     Forward(const Model& m, const kernels::Kernels& k, Context::Buffers& b, ThreadPool& pool,
@@ -249,11 +243,11 @@ private:
             const std::size_t kvh = h / group;
             const std::size_t n_kv = pos0_ + t + 1;
             const float* qh = b_.q.p + t * d + h * hd;
-            const bool q_half = hd % 16 != 0;  // see score()
-            if (q_half) k_.f32_to_f16(qh, q16, hd);
+            const bool q_half = hd % 16 != 0;  // see dot_half()
+            k_.f32_to_f16(qh, q16, hd);
             for (std::size_t j = 0; j < n_kv; ++j) {
                 const std::uint16_t* kj = kc + j * kvd + kvh * hd;
-                s[j] = (q_half ? dot_half(q16, kj, hd) : dot_mixed(qh, kj, hd)) * scale;
+                s[j] = (q_half ? dot_half(q16, kj, hd) : k_.dot_f16(q16, kj, hd)) * scale;
             }
             detail::softmax(s, n_kv);
             // P·V over V stored transposed, probabilities rounded to half and zero-padded to a

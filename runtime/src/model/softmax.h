@@ -8,10 +8,16 @@
 // adds each 16-lane chunk with a tree reduction (8+8, 4+4, 2+2, 1+1) into a double sum.
 #pragma once
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstddef>
 
 namespace pylon::runtime::detail {
+
+inline float pow2(int e) noexcept {  // 2^e for -126 <= e <= 127
+    return std::bit_cast<float>(static_cast<std::uint32_t>(e + 127) << 23);
+}
 
 // The expf approximation (ARM optimized-routines, as in ggml's ggml_v_expf), one lane.
 inline float v_expf(float x) noexcept {
@@ -25,7 +31,11 @@ inline float v_expf(float x) noexcept {
         std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
                  std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
         u, std::fma(0x1.ffffecp-1f, b, 1.0f));
-    return std::ldexp(j, static_cast<int>(n));
+    // scalef(j, n) = j * 2^n; n is integral and |n| <= 192, so two exact powers of two suffice
+    // (a single one whenever the result is a normal float, which is all softmax cares about).
+    const int e = static_cast<int>(n);
+    const int e1 = e / 2, e2 = e - e1;
+    return j * pow2(e1) * pow2(e2);
 }
 
 // In place: s[0..n) <- softmax(s). Returns nothing; s must have room for n rounded up to 16.
