@@ -52,4 +52,7 @@ echo "refused, as it should be"
 step "6. The registry: publish the sample, list it, pull it back verified through TUF"
 pg_virtualenv -t -v 15 bash deploy/quickstart_registry.sh build/bin "$work/registry" "$model_src"
 
+step "7. Run the verified model on this CPU (greedy, 48 tokens)"
+$pylon run -m "$model" -p "Once upon a time" -n 48 --temp 0
+
 step "Done. Files are in $work/"
