@@ -24,10 +24,6 @@
 
 namespace pylon::runtime::kernels::detail {
 
-void avx512_gemm_quant(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
-                       std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
-                       std::size_t ldy);
-
 namespace {
 
 // Decode prefetches the weight rows this far ahead (two 4-row groups).

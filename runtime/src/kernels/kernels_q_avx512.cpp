@@ -33,10 +33,6 @@
 
 namespace pylon::runtime::kernels::detail {
 
-bool avx512_gemm_quant_panel(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
-                             std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
-                             std::size_t ldy);
-
 namespace {
 
 // From this many activation rows on, repacking 16 weight rows (kernels_qpanel_avx512.cpp) pays.
