@@ -62,7 +62,8 @@ struct Context::Buffers {
           tmp(elems(n_batch, m.hparams().n_embd)),
           gate(elems(n_batch, m.hparams().n_ff)),
           up(elems(n_batch, m.hparams().n_ff)),
-          scores(static_cast<std::size_t>(n_threads) * (n_ctx + 16)),
+          scores(static_cast<std::size_t>(n_threads) * scores_stride()),
+          qf(static_cast<std::size_t>(n_threads) * qf_stride(m)),
           q16(static_cast<std::size_t>(n_threads) * (m.hparams().head_dim + 32)),
           p16(static_cast<std::size_t>(n_threads) * v_stride) {
         const auto& hp = m.hparams();
@@ -78,6 +79,10 @@ struct Context::Buffers {
             v_cache.push_back(std::make_unique<PageBuffer>(kv_layer_elems * 2));
         }
     }
+    // Per-thread attention scratch (see model/attention.h): scores for the padded KV length,
+    // the rounded query as floats.
+    std::size_t scores_stride() const noexcept { return v_stride + 32; }
+    static std::size_t qf_stride(const Model& m) noexcept { return m.hparams().head_dim + 32; }
     static std::size_t elems(std::uint32_t a, std::uint32_t b) {
         return static_cast<std::size_t>(a) * b;
     }
@@ -86,7 +91,7 @@ struct Context::Buffers {
     // rounded up to 32 so that P·V dots can run over zero-padded probabilities.
     std::size_t v_stride;
     std::size_t kv_layer_elems;
-    AlignedVec<float> x, q, k, v, attn, tmp, gate, up, scores;
+    AlignedVec<float> x, q, k, v, attn, tmp, gate, up, scores, qf;
     AlignedVec<std::uint16_t> q16, p16;
     std::size_t act_stride[3] = {};
     std::unique_ptr<AlignedVec<std::byte>> act[3];

@@ -8,8 +8,7 @@
 #include <cmath>
 
 #include "model/forward_buffers.h"
-#include "model/attention_dot.h"
-#include "model/softmax.h"
+#include "model/attention.h"
 #include "pylon/runtime/fp16.h"
 #include "pylon/runtime/quant.h"
 
@@ -36,14 +35,6 @@ void rms_norm(const float* x, const float* w, float* out, std::size_t n, float e
     for (std::size_t i = 0; i < n; ++i) out[i] = (x[i] * scale) * w[i];
 }
 
-// Q·K with queries rounded to half. For head dims that are not a multiple of 16 llama.cpp sums
-// these short products in double (ggml_vec_dot_f16's scalar tail); longer heads use the SIMD
-// dot_f16 kernel (llama.cpp's tinyBLAS keeps float queries there: a rounding-level difference).
-float dot_half(const std::uint16_t* a, const std::uint16_t* b, std::size_t n) {
-    double sum = 0.0;
-    for (std::size_t i = 0; i < n; ++i) sum += fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]);
-    return static_cast<float>(sum);
-}
 class Forward {
 public:
     Forward(const Model& m, const kernels::Kernels& k, Context::Buffers& b, ThreadPool& pool,
@@ -51,7 +42,7 @@ public:
             bool all_logits)
         : m_(m), hp_(m.hparams()), k_(k), b_(b), pool_(pool), pos0_(pos0), n_ctx_(n_ctx),
           tokens_(tokens), n_(tokens.size()), all_logits_(all_logits),
-          dot_pv_(detail::dot_f16_ggml_for(k.isa)) {}
+          attend_(detail::attend_for(k.isa)) {}
 
     void run(int ith, int nth) {
         embed(ith, nth);
@@ -229,37 +220,28 @@ private:
     void attention(std::uint32_t il, int ith, int nth) {
         const std::size_t d = hp_.n_embd, kvd = hp_.kv_dim(), hd = hp_.head_dim;
         const std::uint32_t group = hp_.n_head / hp_.n_head_kv;
-        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         const std::uint16_t* kc = b_.k_cache[il]->as<std::uint16_t>();
         const std::uint16_t* vc = b_.v_cache[il]->as<std::uint16_t>();
-        float* s = b_.scores.p + static_cast<std::size_t>(ith) * (n_ctx_ + 16);
-        std::uint16_t* q16 = b_.q16.p + static_cast<std::size_t>(ith) * (hd + 32);
-        std::uint16_t* p16 = b_.p16.p + static_cast<std::size_t>(ith) * b_.v_stride;
+        const auto me = static_cast<std::size_t>(ith);
+        const detail::HeadScratch scratch{b_.scores.p + me * b_.scores_stride(),
+                                          b_.qf.p + me * Context::Buffers::qf_stride(m_),
+                                          b_.q16.p + me * (hd + 32), b_.p16.p + me * b_.v_stride};
+        detail::HeadJob job{};
+        job.k_stride = kvd;
+        job.v_stride = b_.v_stride;
+        job.hd = hd;
+        job.scale = 1.0f / std::sqrt(static_cast<float>(hd));
         // (token, head) pairs dealt round-robin: later tokens attend to more positions.
         const std::size_t pairs = n_ * hp_.n_head;
-        for (std::size_t p = static_cast<std::size_t>(ith); p < pairs;
-             p += static_cast<std::size_t>(nth)) {
+        for (std::size_t p = me; p < pairs; p += static_cast<std::size_t>(nth)) {
             const std::size_t t = p / hp_.n_head, h = p % hp_.n_head;
             const std::size_t kvh = h / group;
-            const std::size_t n_kv = pos0_ + t + 1;
-            const float* qh = b_.q.p + t * d + h * hd;
-            const bool q_half = hd % 16 != 0;  // see dot_half()
-            k_.f32_to_f16(qh, q16, hd);
-            for (std::size_t j = 0; j < n_kv; ++j) {
-                const std::uint16_t* kj = kc + j * kvd + kvh * hd;
-                s[j] = (q_half ? dot_half(q16, kj, hd) : k_.dot_f16(q16, kj, hd)) * scale;
-            }
-            detail::softmax(s, n_kv);
-            // P·V over V stored transposed, probabilities rounded to half and zero-padded to a
-            // multiple of 32 positions (llama.cpp's KV padding), summed in ggml's order.
-            const std::size_t n_pad = (n_kv + 31) / 32 * 32;
-            for (std::size_t j = 0; j < n_kv; ++j) p16[j] = fp32_to_fp16(s[j]);
-            std::fill(p16 + n_kv, p16 + n_pad, std::uint16_t{0});
-            float* out = b_.attn.p + t * d + h * hd;
-            const std::uint16_t* vh = vc + kvh * hd * b_.v_stride;
-            for (std::size_t e = 0; e < hd; ++e) {
-                out[e] = dot_pv_(p16, vh + e * b_.v_stride, n_pad);
-            }
+            job.q = b_.q.p + t * d + h * hd;
+            job.k = kc + kvh * hd;
+            job.v = vc + kvh * hd * b_.v_stride;
+            job.n_kv = pos0_ + t + 1;
+            job.out = b_.attn.p + t * d + h * hd;
+            attend_(job, scratch);
         }
     }
 
@@ -290,7 +272,7 @@ private:
     std::span<const std::int32_t> tokens_;
     std::size_t n_;
     bool all_logits_;
-    detail::DotF16Fn dot_pv_;
+    detail::AttendFn attend_;
 };
 
 }  // namespace

@@ -1,0 +1,219 @@
+// Attention for AVX2 + FMA + F16C (see attention.h); bit-identical to attend_portable. Every
+// 16-lane quantity of the AVX-512 order is a pair of 8-lane halves (lo: lanes 0..7, hi: 8..15).
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "model/attention.h"
+
+namespace pylon::runtime::detail {
+namespace {
+
+__m256 load_h8(const std::uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// _mm512_reduce_add_ps's tree over the 16 lanes hi:lo.
+float tree16(__m256 lo, __m256 hi) {
+    const __m256 h = _mm256_add_ps(hi, lo);
+    const __m128 q = _mm_add_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
+    const __m128 p = _mm_add_ps(q, _mm_shuffle_ps(q, q, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(p) + _mm_cvtss_f32(_mm_shuffle_ps(p, p, 1));
+}
+
+void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+double dsum1(const float* x, const std::uint16_t* y, std::size_t n, double sum) {
+    for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * _cvtsh_ss(y[i]));
+    return sum;
+}
+
+float ggml_main(const float* x, const std::uint16_t* y, std::size_t np) {
+    __m256 lo[4], hi[4];
+    for (int r = 0; r < 4; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (std::size_t i = 0; i < np; i += 64) {
+        for (int r = 0; r < 4; ++r) {
+            const std::size_t o = i + 16 * static_cast<std::size_t>(r);
+            lo[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + o), load_h8(y + o), lo[r]);
+            hi[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + o + 8), load_h8(y + o + 8), hi[r]);
+        }
+    }
+    lo[0] = _mm256_add_ps(lo[0], lo[2]);
+    hi[0] = _mm256_add_ps(hi[0], hi[2]);
+    lo[1] = _mm256_add_ps(lo[1], lo[3]);
+    hi[1] = _mm256_add_ps(hi[1], hi[3]);
+    return tree16(_mm256_add_ps(lo[0], lo[1]), _mm256_add_ps(hi[0], hi[1]));
+}
+
+// out[r] = ggml_vec_dot_f16(x, y[r], n) for 8 rows; the double tails run with rows as lanes.
+void dot_ggml8(const float* x, const std::uint16_t* const y[8], std::size_t n, float* out) {
+    const std::size_t np = n & ~std::size_t{63};
+    alignas(32) double s[8];
+    for (int r = 0; r < 8; ++r) s[r] = np > 0 ? static_cast<double>(ggml_main(x, y[r], np)) : 0.0;
+    __m256d s0 = _mm256_load_pd(s), s1 = _mm256_load_pd(s + 4);
+    const std::size_t n8 = (n - np) & ~std::size_t{7};
+    for (std::size_t i0 = np; i0 < np + n8; i0 += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i0);
+        __m256 p[8];
+        for (int r = 0; r < 8; ++r) p[r] = _mm256_mul_ps(xv, load_h8(y[r] + i0));
+        transpose8(p);
+        for (int i = 0; i < 8; ++i) {
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(p[i])));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(p[i], 1)));
+        }
+    }
+    _mm256_store_pd(s, s0);
+    _mm256_store_pd(s + 4, s1);
+    const std::size_t done = np + n8;
+    for (int r = 0; r < 8; ++r) out[r] = static_cast<float>(dsum1(x + done, y[r] + done, n - done, s[r]));
+}
+
+float dot_ggml1(const float* x, const std::uint16_t* y, std::size_t n) {
+    const std::size_t np = n & ~std::size_t{63};
+    const double main = np > 0 ? static_cast<double>(ggml_main(x, y, np)) : 0.0;
+    return static_cast<float>(dsum1(x + np, y + np, n - np, main));
+}
+
+__m256 pow2(__m256i e) {  // 2^e for -126 <= e <= 127
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+}
+
+// ggml_v_expf as in the AVX-512 build; scalef(j, n) becomes two exact power-of-two products.
+__m256 v_expf(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 absn = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 big = _mm256_cmp_ps(absn, _mm256_set1_ps(192), _CMP_GT_OQ);
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b,
+                                        _mm256_set1_ps(0x1.573e2ep-5f)),
+                        u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b,
+                                        _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_cvttps_epi32(_mm256_blendv_ps(n, _mm256_setzero_ps(), big));
+    const __m256i e1 = _mm256_srai_epi32(_mm256_add_epi32(e, _mm256_srli_epi32(e, 31)), 1);
+    const __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, pow2(e1)), pow2(_mm256_sub_epi32(e, e1)));
+    const __m256 alt = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ),
+                                     _mm256_set1_ps(INFINITY));
+    return _mm256_blendv_ps(res, alt, big);
+}
+
+__m256i lane_mask(std::size_t left) {  // lanes < left set
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int l = left >= 8 ? 8 : static_cast<int>(left);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(l), idx);
+}
+
+__m256 exp_chunk(const float* s, std::size_t left, __m256 vmax) {
+    if (left == 0) return _mm256_setzero_ps();
+    const __m256i m = lane_mask(left);
+    const __m256 x = _mm256_sub_ps(_mm256_maskload_ps(s, m), vmax);
+    return _mm256_and_ps(v_expf(x), _mm256_castsi256_ps(m));
+}
+
+void softmax_round(float* s, std::uint16_t* p16, std::size_t n) {
+    float mx = -INFINITY;
+    for (std::size_t j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+    const __m256 vmax = _mm256_set1_ps(mx);
+    double sum = 0.0;
+    for (std::size_t c = 0; c < n; c += 16) {
+        const std::size_t left = n - c;
+        const __m256 lo = exp_chunk(s + c, left, vmax);
+        const __m256 hi = exp_chunk(s + c + 8, left > 8 ? left - 8 : 0, vmax);
+        _mm256_storeu_ps(s + c, lo);
+        _mm256_storeu_ps(s + c + 8, hi);
+        sum += static_cast<double>(tree16(lo, hi));
+    }
+    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+    const std::size_t n_pad = (n + 31) / 32 * 32;
+    for (std::size_t c = 0; c < n_pad; c += 8) {
+        const __m256 m = _mm256_castsi256_ps(lane_mask(c < n ? n - c : 0));
+        const __m128i h = _mm256_cvtps_ph(_mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(s + c), inv), m),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p16 + c), h);
+        _mm256_storeu_ps(s + c, _mm256_cvtph_ps(h));
+    }
+}
+
+}  // namespace
+
+void attend_avx2(const HeadJob& job, const HeadScratch& sc) {
+    const std::size_t hd = job.hd, n_kv = job.n_kv;
+    std::size_t i = 0;
+    for (; i + 8 <= hd; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(job.q + i),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_ps(sc.qf + i, _mm256_cvtph_ps(h));
+    }
+    for (; i < hd; ++i) {
+        sc.qf[i] = _cvtsh_ss(_cvtss_sh(job.q[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    std::size_t j = 0;
+    if (hd % 16 == 0) {
+        for (; j + 2 <= n_kv; j += 2) {
+            const std::uint16_t* k0 = job.k + j * job.k_stride;
+            const std::uint16_t* k1 = k0 + job.k_stride;
+            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
+            for (std::size_t d = 0; d < hd; d += 16) {
+                const __m256 qlo = _mm256_loadu_ps(sc.qf + d), qhi = _mm256_loadu_ps(sc.qf + d + 8);
+                lo0 = _mm256_fmadd_ps(load_h8(k0 + d), qlo, lo0);
+                hi0 = _mm256_fmadd_ps(load_h8(k0 + d + 8), qhi, hi0);
+                lo1 = _mm256_fmadd_ps(load_h8(k1 + d), qlo, lo1);
+                hi1 = _mm256_fmadd_ps(load_h8(k1 + d + 8), qhi, hi1);
+            }
+            sc.s[j] = tree16(lo0, hi0) * job.scale;
+            sc.s[j + 1] = tree16(lo1, hi1) * job.scale;
+        }
+        for (; j < n_kv; ++j) {
+            const std::uint16_t* kj = job.k + j * job.k_stride;
+            __m256 lo = _mm256_setzero_ps(), hi = lo;
+            for (std::size_t d = 0; d < hd; d += 16) {
+                lo = _mm256_fmadd_ps(load_h8(kj + d), _mm256_loadu_ps(sc.qf + d), lo);
+                hi = _mm256_fmadd_ps(load_h8(kj + d + 8), _mm256_loadu_ps(sc.qf + d + 8), hi);
+            }
+            sc.s[j] = tree16(lo, hi) * job.scale;
+        }
+    } else {
+        const __m256 vscale = _mm256_set1_ps(job.scale);
+        for (; j + 8 <= n_kv; j += 8) {
+            const std::uint16_t* rows[8];
+            for (int r = 0; r < 8; ++r) rows[r] = job.k + (j + r) * job.k_stride;
+            dot_ggml8(sc.qf, rows, hd, sc.s + j);
+            _mm256_storeu_ps(sc.s + j, _mm256_mul_ps(_mm256_loadu_ps(sc.s + j), vscale));
+        }
+        for (; j < n_kv; ++j) sc.s[j] = dot_ggml1(sc.qf, job.k + j * job.k_stride, hd) * job.scale;
+    }
+    softmax_round(sc.s, sc.p16, n_kv);
+    const std::size_t n_pad = (n_kv + 31) / 32 * 32;
+    std::size_t e = 0;
+    for (; e + 8 <= hd; e += 8) {
+        const std::uint16_t* rows[8];
+        for (int r = 0; r < 8; ++r) rows[r] = job.v + (e + r) * job.v_stride;
+        dot_ggml8(sc.s, rows, n_pad, job.out + e);
+    }
+    for (; e < hd; ++e) job.out[e] = dot_ggml1(sc.s, job.v + e * job.v_stride, n_pad);
+}
+
+}  // namespace pylon::runtime::detail

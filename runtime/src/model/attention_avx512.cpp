@@ -1,0 +1,207 @@
+// Attention for AVX-512 (see attention.h); bit-identical to attend_portable.
+// GCC 12 reports a false -Wmaybe-uninitialized from inside its own AVX-512 intrinsics headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "model/attention.h"
+
+namespace pylon::runtime::detail {
+namespace {
+
+__m512 load_h16(const std::uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+__m256 load_h8(const std::uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// The 8x8 transpose: out[i][r] = in[r][i].
+void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// For 8 half rows y[r] (lanes r): sums[r] += sum over i < n, in order, of double(x[i] * y[r][i]);
+// n a multiple of 8. The products of two halves are exact in float.
+__m512d dsum8(const float* x, const std::uint16_t* const y[8], std::size_t n, __m512d sums) {
+    for (std::size_t i0 = 0; i0 < n; i0 += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i0);
+        __m256 p[8];
+        for (int r = 0; r < 8; ++r) p[r] = _mm256_mul_ps(xv, load_h8(y[r] + i0));
+        transpose8(p);
+        for (int i = 0; i < 8; ++i) sums = _mm512_add_pd(sums, _mm512_cvtps_pd(p[i]));
+    }
+    return sums;
+}
+
+double dsum1(const float* x, const std::uint16_t* y, std::size_t n, double sum) {
+    for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * _cvtsh_ss(y[i]));
+    return sum;
+}
+
+// The 4 x 16-lane part of ggml_vec_dot_f16 over np (a multiple of 64) elements, reduced.
+float ggml_main(const float* x, const std::uint16_t* y, std::size_t np) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    for (std::size_t i = 0; i < np; i += 64) {
+        for (int r = 0; r < 4; ++r) {
+            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * r), load_h16(y + i + 16 * r),
+                                     acc[r]);
+        }
+    }
+    acc[0] = _mm512_add_ps(acc[0], acc[2]);
+    acc[1] = _mm512_add_ps(acc[1], acc[3]);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+}
+
+// out[r] = ggml_vec_dot_f16(x, y[r], n) for 8 rows.
+void dot_ggml8(const float* x, const std::uint16_t* const y[8], std::size_t n, float* out) {
+    const std::size_t np = n & ~std::size_t{63};
+    alignas(64) double main[8];
+    for (int r = 0; r < 8; ++r) main[r] = np > 0 ? static_cast<double>(ggml_main(x, y[r], np)) : 0.0;
+    const std::uint16_t* tail[8];
+    for (int r = 0; r < 8; ++r) tail[r] = y[r] + np;
+    __m512d sums = _mm512_load_pd(main);
+    const std::size_t n8 = (n - np) & ~std::size_t{7};
+    sums = dsum8(x + np, tail, n8, sums);
+    alignas(64) double s[8];
+    _mm512_store_pd(s, sums);
+    for (int r = 0; r < 8; ++r) out[r] = static_cast<float>(dsum1(x + np + n8, tail[r] + n8, n - np - n8, s[r]));
+}
+
+float dot_ggml1(const float* x, const std::uint16_t* y, std::size_t n) {
+    const std::size_t np = n & ~std::size_t{63};
+    const double main = np > 0 ? static_cast<double>(ggml_main(x, y, np)) : 0.0;
+    return static_cast<float>(dsum1(x + np, y + np, n - np, main));
+}
+
+// ggml_v_expf (ARM optimized-routines' expf), 16 lanes.
+__m512 v_expf(__m512 x) {
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 d =
+        _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b,
+                                        _mm512_set1_ps(0x1.573e2ep-5f)),
+                        u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b,
+                                        _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 res = _mm512_scalef_ps(j, n);
+    if (_mm512_kortestz(d, d)) return res;
+    const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                            _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(d, res, alt);
+}
+
+__mmask16 head_mask(std::size_t left) {
+    return left >= 16 ? static_cast<__mmask16>(0xffff)
+                      : static_cast<__mmask16>((1u << left) - 1u);
+}
+
+// Softmax of s[0..n), then the probabilities rounded to half (as floats and as halves) and
+// zero-padded to a multiple of 32.
+void softmax_round(float* s, std::uint16_t* p16, std::size_t n) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (std::size_t c = 0; c < n; c += 16) {
+        mx = _mm512_mask_max_ps(mx, head_mask(n - c), mx, _mm512_loadu_ps(s + c));
+    }
+    const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    double sum = 0.0;
+    for (std::size_t c = 0; c < n; c += 16) {
+        const __mmask16 m = head_mask(n - c);
+        const __m512 e = _mm512_maskz_mov_ps(m, v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + c), vmax)));
+        _mm512_storeu_ps(s + c, e);
+        sum += static_cast<double>(_mm512_reduce_add_ps(e));
+    }
+    const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+    const std::size_t n_pad = (n + 31) / 32 * 32;
+    for (std::size_t c = 0; c < n_pad; c += 16) {
+        const __mmask16 m = c < n ? head_mask(n - c) : static_cast<__mmask16>(0);
+        const __m256i h = _mm512_cvtps_ph(_mm512_maskz_mul_ps(m, _mm512_loadu_ps(s + c), inv),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + c), h);
+        _mm512_storeu_ps(s + c, _mm512_cvtph_ps(h));
+    }
+}
+
+}  // namespace
+
+void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
+    const std::size_t hd = job.hd, n_kv = job.n_kv;
+    // The query rounded to half, kept as floats.
+    for (std::size_t i = 0; i < hd; i += 16) {
+        const __mmask16 m = head_mask(hd - i);
+        const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, job.q + i),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm512_storeu_ps(sc.qf + i, _mm512_cvtph_ps(h));
+    }
+    const __m512 vscale = _mm512_set1_ps(job.scale);
+    std::size_t j = 0;
+    if (hd % 16 == 0) {
+        for (; j + 4 <= n_kv; j += 4) {
+            const std::uint16_t* kj = job.k + j * job.k_stride;
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                             _mm512_setzero_ps()};
+            for (std::size_t i = 0; i < hd; i += 16) {
+                const __m512 q = _mm512_loadu_ps(sc.qf + i);
+                for (int r = 0; r < 4; ++r) {
+                    acc[r] = _mm512_fmadd_ps(load_h16(kj + r * job.k_stride + i), q, acc[r]);
+                }
+            }
+            for (int r = 0; r < 4; ++r) sc.s[j + r] = _mm512_reduce_add_ps(acc[r]) * job.scale;
+        }
+        for (; j < n_kv; ++j) {
+            const std::uint16_t* kj = job.k + j * job.k_stride;
+            __m512 acc = _mm512_setzero_ps();
+            for (std::size_t i = 0; i < hd; i += 16) {
+                acc = _mm512_fmadd_ps(load_h16(kj + i), _mm512_loadu_ps(sc.qf + i), acc);
+            }
+            sc.s[j] = _mm512_reduce_add_ps(acc) * job.scale;
+        }
+    } else {
+        for (; j + 8 <= n_kv; j += 8) {
+            const std::uint16_t* rows[8];
+            for (int r = 0; r < 8; ++r) rows[r] = job.k + (j + r) * job.k_stride;
+            dot_ggml8(sc.qf, rows, hd, sc.s + j);
+            _mm256_storeu_ps(sc.s + j, _mm256_mul_ps(_mm256_loadu_ps(sc.s + j),
+                                                     _mm512_castps512_ps256(vscale)));
+        }
+        for (; j < n_kv; ++j) {
+            sc.s[j] = dot_ggml1(sc.qf, job.k + j * job.k_stride, hd) * job.scale;
+        }
+    }
+    softmax_round(sc.s, sc.p16, n_kv);
+    const std::size_t n_pad = (n_kv + 31) / 32 * 32;
+    std::size_t e = 0;
+    for (; e + 8 <= hd; e += 8) {
+        const std::uint16_t* rows[8];
+        for (int r = 0; r < 8; ++r) rows[r] = job.v + (e + r) * job.v_stride;
+        dot_ggml8(sc.s, rows, n_pad, job.out + e);
+    }
+    for (; e < hd; ++e) job.out[e] = dot_ggml1(sc.s, job.v + e * job.v_stride, n_pad);
+}
+
+}  // namespace pylon::runtime::detail
