@@ -372,7 +372,7 @@ Result<void> Parser::run(File& file) {
 }
 
 File::~File() {
-    if (map_ != nullptr && !getenv("PYLON_ANON")) ::munmap(map_, map_size_);
+    if (map_ != nullptr) ::munmap(map_, map_size_);
 }
 
 Result<std::shared_ptr<const File>> File::parse(std::span<const std::byte> bytes, Limits limits) {
@@ -391,20 +391,8 @@ Result<std::shared_ptr<const File>> File::open(const std::string& path, Limits l
     if (!S_ISREG(st.st_mode)) return Error(Errc::invalid_argument, path + " is not a regular file");
     if (st.st_size == 0) return parse_err("truncated file: " + path + " is empty");
     const auto size = static_cast<std::size_t>(st.st_size);
-    void* map = nullptr;
-    if (getenv("PYLON_ANON")) {
-        const std::size_t huge = 2u << 20;
-        std::size_t sz = (size + huge - 1) / huge * huge;
-        void* m = ::mmap(nullptr, sz + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        char* a = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(m) + huge - 1) / huge * huge);
-        ::madvise(a, sz, MADV_HUGEPAGE);
-        std::size_t off = 0;
-        while (off < size) { auto n = ::pread(fd.get(), a + off, size - off, off); if (n <= 0) break; off += n; }
-        map = a;
-    } else {
-    map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (map == MAP_FAILED) return Error::from_errno(errno, "mmap " + path);
-    }
     std::shared_ptr<File> file(new File());
     file->map_ = map;  // unmapped by ~File on every path from here
     file->map_size_ = size;
