@@ -142,6 +142,34 @@ int main(int argc, char** argv) {
                             static_cast<double>(bytes) / cold_s / 1e9, hot_s * 1e6,
                             static_cast<double>(bytes) / hot_s / 1e9);
                 std::fflush(stdout);
+                // The same product over weights repacked at load (where the path has a layout).
+                const std::size_t pbytes =
+                    kt.packed_bytes != nullptr ? kt.packed_bytes(type, s.rows, s.k) : 0;
+                if (pbytes != 0) {
+                    const std::size_t pcopies = kColdBytes / pbytes + 1;
+                    std::vector<unsigned char> pk(pcopies * pbytes + 64);
+                    auto* p0 = reinterpret_cast<unsigned char*>(
+                        (reinterpret_cast<std::uintptr_t>(pk.data()) + 63) & ~std::uintptr_t{63});
+                    kt.pack(type, base.data(), stride, s.rows, s.k, p0);
+                    for (std::size_t c = 1; c < pcopies; ++c) {
+                        std::memcpy(p0 + c * pbytes, p0, pbytes);
+                    }
+                    std::size_t pnext = 0;
+                    const double pcold = time_per_call([&] {
+                        kt.gemm_packed(type, p0 + pnext * pbytes, s.k, 0, s.rows, act.data(), 1,
+                                       y.data(), s.rows);
+                        pnext = (pnext + 1) % pcopies;
+                    });
+                    const double phot = time_per_call([&] {
+                        kt.gemm_packed(type, p0, s.k, 0, s.rows, act.data(), 1, y.data(), s.rows);
+                    });
+                    std::printf("%-6s %-8s %-12s %10.1f %10.2f %10.1f %10.2f\n",
+                                std::string(type_name(type)).c_str(),
+                                (std::string(kn::isa_name(isa)) + "+pk").c_str(), shape,
+                                pcold * 1e6, static_cast<double>(bytes) / pcold / 1e9,
+                                phot * 1e6, static_cast<double>(bytes) / phot / 1e9);
+                    std::fflush(stdout);
+                }
                 // Prefill on the portable path is too slow for the vocabulary matrix.
                 if (!prefill || (isa == kn::Isa::portable && s.rows > 4096)) continue;
                 const std::size_t n = 512;

@@ -301,3 +301,81 @@ TEST_CASE("kernels: attention helpers agree with the portable ones", "[kernels]"
         }
     }
 }
+
+TEST_CASE("kernels: packed weights give the portable products, the same bits for every batch",
+          "[kernels]") {
+    const auto& port = table(Isa::portable);
+    std::mt19937 rng(77);
+    bool ran = false;
+    for (Isa isa : {Isa::avx2, Isa::avx512}) {
+        if (!isa_supported(isa) || table(isa).packed_bytes == nullptr) continue;
+        const auto& kt = table(isa);
+        for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+            REQUIRE(kt.packed_bytes(GgmlType::F32, 16, 64) == 0);  // only the quantized types
+            for (std::size_t k : {32u, 96u, 256u, 768u}) {
+                for (std::size_t rows : {1u, 15u, 16u, 17u, 37u}) {
+                    CAPTURE(isa_name(isa), type_name(type), k, rows);
+                    ran = true;
+                    const Weights w = make_weights(rng, type, rows, k);
+                    const std::size_t pb = kt.packed_bytes(type, rows, k);
+                    REQUIRE(pb > 0);
+                    REQUIRE(pb % 64 == 0);
+                    std::vector<unsigned char> storage(pb + 64, 0xee);
+                    auto* packed = reinterpret_cast<unsigned char*>(
+                        (reinterpret_cast<std::uintptr_t>(storage.data()) + 63) &
+                        ~std::uintptr_t{63});
+                    kt.pack(type, w.bytes.data(), w.stride, rows, k, packed);
+                    const std::size_t n_max = 19, ldy = rows + 3;
+                    const std::size_t as = act_row_bytes(type, k);
+                    std::vector<unsigned char> act(n_max * as);
+                    for (std::size_t t = 0; t < n_max; ++t) {
+                        const auto x = random_values(rng, k);
+                        port.prepare_act(type, x.data(), k, act.data() + t * as);
+                    }
+                    // One token at a time: the reference bits for every batch below.
+                    std::vector<float> single(n_max * ldy, 0.0f);
+                    for (std::size_t t = 0; t < n_max; ++t) {
+                        REQUIRE(kt.gemm_packed(type, packed, k, 0, rows, act.data() + t * as, 1,
+                                               single.data() + t * ldy, ldy));
+                    }
+                    std::vector<float> want(n_max * ldy, 0.0f);
+                    port.gemm(type, w.bytes.data(), w.stride, k, 0, rows, act.data(), n_max,
+                              want.data(), ldy);
+                    for (std::size_t t = 0; t < n_max; ++t) {
+                        const auto av = act_values(type, act.data() + t * as, k);
+                        for (std::size_t r = 0; r < rows; ++r) {
+                            double mag = 0;
+                            for (std::size_t i = 0; i < k; ++i) {
+                                mag += std::fabs(static_cast<double>(w.values[r * k + i]) * av[i]);
+                            }
+                            CAPTURE(t, r);
+                            REQUIRE(close(single[t * ldy + r], want[t * ldy + r], mag));
+                        }
+                    }
+                    const std::pair<std::size_t, std::size_t> ranges[] = {
+                        {0, rows}, {rows / 2, rows}, {rows / 3, rows - rows / 3}, {rows - 1, rows}};
+                    for (std::size_t n : {1u, 2u, 8u, 9u, 19u}) {
+                        for (auto [r0, r1] : ranges) {
+                            if (r0 >= r1) continue;
+                            CAPTURE(n, r0, r1);
+                            std::vector<float> got(n * ldy, 1234.5f);
+                            REQUIRE(kt.gemm_packed(type, packed, k, r0, r1, act.data(), n,
+                                                   got.data(), ldy));
+                            for (std::size_t t = 0; t < n; ++t) {
+                                for (std::size_t r = 0; r < ldy; ++r) {
+                                    const float g = got[t * ldy + r];
+                                    if (r < r0 || r >= r1) {
+                                        REQUIRE(g == 1234.5f);  // outside the range: untouched
+                                    } else {
+                                        REQUIRE(std::memcmp(&g, &single[t * ldy + r], 4) == 0);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if (!ran) WARN("no kernel path with packed weights on this CPU");
+}

@@ -30,4 +30,11 @@ bool avx512_gemm_quant_panel(GgmlType w, const void* W, std::size_t w_stride, st
                              std::size_t r0, std::size_t r1, const void* A, std::size_t n,
                              float* y, std::size_t ldy);
 
+// The packed-weight products of the AVX-512 path (kernels_packed_avx512.cpp; see Kernels).
+std::size_t avx512_packed_bytes(GgmlType w, std::size_t rows, std::size_t k) noexcept;
+void avx512_pack(GgmlType w, const void* W, std::size_t w_stride, std::size_t rows, std::size_t k,
+                 void* out) noexcept;
+bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0, std::size_t r1,
+                        const void* A, std::size_t n, float* y, std::size_t ldy);
+
 }  // namespace pylon::runtime::kernels::detail

@@ -378,7 +378,7 @@ void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::s
 }
 
 constexpr Kernels kAvx2Kernels{
-    Isa::avx2, prepare_act, gemm, dot_f16, axpy_f16, f32_to_f16_row, f16_to_f32_row,
+    Isa::avx2, prepare_act, gemm, dot_f16, axpy_f16, f32_to_f16_row, f16_to_f32_row, nullptr, nullptr, nullptr,
 };
 
 }  // namespace

@@ -264,7 +264,9 @@ void axpy_f16(float a, const std::uint16_t* x, float* y, std::size_t n) {
     }
 }
 
-constexpr Kernels kTable{Isa::avx512, prepare_act, gemm, dot_f16, axpy_f16, f32_to_f16, f16_to_f32};
+constexpr Kernels kTable{Isa::avx512,        prepare_act, gemm,       dot_f16,
+                         axpy_f16,           f32_to_f16,  f16_to_f32, avx512_packed_bytes,
+                         avx512_pack,        avx512_gemm_packed};
 
 }  // namespace
 

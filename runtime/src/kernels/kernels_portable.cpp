@@ -162,8 +162,8 @@ void f16_to_f32(const std::uint16_t* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = h[x[i]];
 }
 
-constexpr Kernels kTable{Isa::portable, prepare_act, gemm,      dot_f16,
-                         axpy_f16,      f32_to_f16,  f16_to_f32};
+constexpr Kernels kTable{Isa::portable, prepare_act, gemm,       dot_f16, axpy_f16,
+                         f32_to_f16,    f16_to_f32,  nullptr,    nullptr, nullptr};
 
 }  // namespace
 

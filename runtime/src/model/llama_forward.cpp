@@ -121,8 +121,13 @@ private:
             const std::uint64_t lo = std::max<std::uint64_t>(r0, base);
             const std::uint64_t hi = std::min<std::uint64_t>(r1, base + j.w->rows);
             if (lo < hi) {
-                k_.gemm(j.w->type, j.w->data, j.w->row_stride, j.w->cols, lo - base, hi - base,
-                        j.act, n_tokens, j.y, j.ldy);
+                const Weight& w = *j.w;
+                if (w.packed == nullptr || w.packed_isa != k_.isa ||
+                    !k_.gemm_packed(w.type, w.packed, w.cols, lo - base, hi - base, j.act,
+                                    n_tokens, j.y, j.ldy)) {
+                    k_.gemm(w.type, w.data, w.row_stride, w.cols, lo - base, hi - base, j.act,
+                            n_tokens, j.y, j.ldy);
+                }
             }
             base += j.w->rows;
         }

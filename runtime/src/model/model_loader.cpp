@@ -9,7 +9,10 @@
 //   blk.N.ffn_gate/up.weight [n_embd, n_ff]  blk.N.ffn_down.weight [n_ff, n_embd]
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
+
+#include <sys/mman.h>
 
 #include "pylon/common/error.h"
 #include "pylon/runtime/model.h"
@@ -172,7 +175,46 @@ Result<std::shared_ptr<const Model>> Model::from_gguf(std::shared_ptr<const gguf
         PYLON_TRY_ASSIGN(l.w_up, bind_matrix(f, p + "ffn_up.weight", hp.n_embd, hp.n_ff));
         PYLON_TRY_ASSIGN(l.w_down, bind_matrix(f, p + "ffn_down.weight", hp.n_ff, hp.n_embd));
     }
+    m->pack_weights();
     return std::shared_ptr<const Model>(std::move(m));
+}
+
+// Repacks every matrix that the best kernel path streams better in its own layout (AVX-512:
+// Q4_0/Q8_0 in 16-row panels) into one anonymous mapping, asking for huge pages (fewer TLB
+// misses while streaming). The file's pages are then no longer read for those matrices. Best
+// effort: without memory the model keeps computing from the file mapping.
+void Model::pack_weights() {
+    const kernels::Kernels& kt = kernels::best_kernels();
+    const char* off = std::getenv("PYLON_NO_REPACK");
+    if (kt.packed_bytes == nullptr || (off != nullptr && off[0] != '\0' && off[0] != '0')) return;
+    std::vector<Weight*> ws;
+    for (auto& l : layers_) {
+        for (Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) ws.push_back(w);
+    }
+    ws.push_back(&output_);
+    std::vector<std::size_t> at(ws.size(), 0);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+        const std::size_t b = kt.packed_bytes(ws[i]->type, ws[i]->rows, ws[i]->cols);
+        at[i] = b == 0 ? SIZE_MAX : total;
+        if (b > SIZE_MAX - total - 64) return;
+        total += (b + 63) & ~std::size_t{63};
+    }
+    if (total == 0) return;
+    void* map = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) return;
+    ::madvise(map, total, MADV_HUGEPAGE);
+    packed_ = std::shared_ptr<void>(map, [total](void* p) { ::munmap(p, total); });
+    auto* base = static_cast<std::byte*>(map);
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+        if (at[i] == SIZE_MAX) continue;
+        Weight& w = *ws[i];
+        kt.pack(w.type, w.data, w.row_stride, w.rows, w.cols, base + at[i]);
+        w.packed = base + at[i];
+        w.packed_isa = kt.isa;
+    }
+    ::mprotect(map, total, PROT_READ);
+    packed_bytes_ = total;
 }
 
 std::uint64_t Model::weight_bytes_per_token() const noexcept {

@@ -46,6 +46,19 @@ struct Kernels {
     void (*axpy_f16)(float a, const std::uint16_t* x, float* y, std::size_t n);
     void (*f32_to_f16)(const float* x, std::uint16_t* y, std::size_t n);
     void (*f16_to_f32)(const std::uint16_t* x, float* y, std::size_t n);
+
+    // Optional (null where a path has none): weights repacked once, at load, into the layout
+    // this path streams best. packed_bytes is the size of that copy of a rows x k matrix, or 0
+    // where the type is not packed; pack writes it (64-byte aligned output). gemm_packed is gemm
+    // over the packed copy, with the same results for every n (a token decoded alone gets the
+    // bits it gets inside a batch); it returns false, having written nothing, when it cannot
+    // run (out of scratch memory), and the caller then uses gemm on the original rows.
+    std::size_t (*packed_bytes)(GgmlType w, std::size_t rows, std::size_t k) noexcept;
+    void (*pack)(GgmlType w, const void* W, std::size_t w_stride, std::size_t rows,
+                 std::size_t k, void* out) noexcept;
+    bool (*gemm_packed)(GgmlType w, const void* P, std::size_t k, std::size_t r0,
+                        std::size_t r1, const void* A, std::size_t n, float* y,
+                        std::size_t ldy);
 };
 
 // The table for `isa` (which must be supported: see isa_supported).

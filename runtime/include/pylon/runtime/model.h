@@ -11,6 +11,7 @@
 #include "pylon/common/result.h"
 #include "pylon/runtime/ggml_type.h"
 #include "pylon/runtime/gguf.h"
+#include "pylon/runtime/kernels.h"
 
 namespace pylon::runtime {
 
@@ -37,6 +38,10 @@ struct Weight {
     std::uint64_t rows = 0;
     std::size_t row_stride = 0;  // bytes per row
     const std::byte* data = nullptr;
+    // A copy repacked at load for packed_isa's kernels (kernels::Kernels::pack), or null.
+    // Owned by the Model; `data` stays valid for other paths and for embedding lookups.
+    const std::byte* packed = nullptr;
+    kernels::Isa packed_isa = kernels::Isa::portable;
     std::uint64_t bytes() const noexcept { return rows * row_stride; }
 };
 
@@ -66,6 +71,9 @@ public:
 
     // Weight bytes read to compute one token's logits (every matrix once, one embedding row).
     std::uint64_t weight_bytes_per_token() const noexcept;
+    // Bytes of weights repacked at load (anonymous memory; 0 when the best kernel path has no
+    // packed layout, or with PYLON_NO_REPACK=1 in the environment).
+    std::uint64_t packed_bytes() const noexcept { return packed_bytes_; }
     std::uint64_t n_params() const noexcept;
     // "Q4_0", "Q8_0", ... the most common matrix type, or "mixed".
     std::string type_summary() const;
@@ -78,6 +86,9 @@ private:
     bool tied_ = false;
     std::vector<float> output_norm_;
     std::vector<LayerWeights> layers_;
+    std::shared_ptr<void> packed_;  // the repacked copies (one anonymous mapping)
+    std::uint64_t packed_bytes_ = 0;
+    void pack_weights();
 };
 
 }  // namespace pylon::runtime
