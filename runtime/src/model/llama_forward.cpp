@@ -217,8 +217,13 @@ private:
             for (std::uint32_t h = 0; h < hp_.n_head; ++h) rotate(b_.q.p + t * d + h * hd);
             for (std::uint32_t h = 0; h < hp_.n_head_kv; ++h) rotate(b_.k.p + t * kvd + h * hd);
             k_.f32_to_f16(b_.k.p + t * kvd, kc + pos * kvd, kvd);
+            // V goes in transposed: convert the row with the kernel, then scatter.
+            std::uint16_t* vh = b_.q16.p + static_cast<std::size_t>(ith) * (hd + 32);
             const float* vrow = b_.v.p + t * kvd;
-            for (std::size_t e = 0; e < kvd; ++e) vc[e * b_.v_stride + pos] = fp32_to_fp16(vrow[e]);
+            for (std::size_t e0 = 0; e0 < kvd; e0 += hd) {
+                k_.f32_to_f16(vrow + e0, vh, hd);
+                for (std::size_t e = 0; e < hd; ++e) vc[(e0 + e) * b_.v_stride + pos] = vh[e];
+            }
         }
     }
 
