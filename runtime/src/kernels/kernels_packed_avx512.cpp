@@ -2,12 +2,15 @@
 // (one zmm lane per weight row), for every batch size from decode (n = 1) to prefill.
 //
 // Packed layout of a weight (rows rounded up to 16 with zero rows; nb = k / 32 blocks):
-//   panel p (rows 16p..16p+15), panel_stride bytes, 64-byte aligned:
-//     quants: nb blocks of V vectors of 64 bytes (Q4_0: V = 4, Q8_0: V = 8); vector j of block b
-//             holds, in lane r, bytes 4j..4j+3 of block b's quants of row 16p + r: Q4_0 the
-//             packed nibbles as stored (low nibbles are elements 4j.., high ones 16 + 4j..),
-//             Q8_0 the quants xor 0x80 (= q + 128, unsigned for vpdpbusd);
-//     scales: nb x 16 halves, the 16 rows' block scales.
+//   panel p (rows 16p..16p+15), 64-byte aligned, made of ceil(nb / 2) groups of two blocks:
+//     quants of block 2g, quants of block 2g+1, then one 64-byte line with both blocks' scales
+//     (16 halves each: the 16 rows' block scales); an odd last block leaves its partner zero.
+//     A block's quants are V vectors of 64 bytes (Q4_0: V = 4, Q8_0: V = 8); vector j holds, in
+//     lane r, bytes 4j..4j+3 of the block's quants of row 16p + r: Q4_0 the packed nibbles as
+//     stored (low nibbles are elements 4j.., high ones 16 + 4j..), Q8_0 the quants xor 0x80
+//     (= q + 128, unsigned for vpdpbusd).
+// The scales travel inside the quant stream (a separate scale stream per panel was a second
+// sequence the prefetchers missed: decode lost a quarter of its bandwidth to it).
 // Compared with row-major blocks this streams the weights in one aligned sequence and needs no
 // permutes or horizontal sums: a block costs (Q4_0) four loads, three bit operations per load,
 // eight vpdpbusd with the activation's four bytes broadcast, and one convert, two multiplies and
@@ -38,7 +41,13 @@ constexpr std::size_t kAhead = 8192;
 
 struct Layout {
     bool q4;
-    std::size_t nb, vecs, quant_bytes, panel_stride;
+    std::size_t nb, vecs, block_bytes, group_stride, panel_stride;
+    std::size_t quants(std::size_t b) const noexcept {
+        return (b / 2) * group_stride + (b % 2) * block_bytes;
+    }
+    std::size_t scales(std::size_t b) const noexcept {
+        return (b / 2) * group_stride + 2 * block_bytes + (b % 2) * 32;
+    }
 };
 
 Layout layout(GgmlType w, std::size_t k) {
@@ -46,8 +55,9 @@ Layout layout(GgmlType w, std::size_t k) {
     l.q4 = w == GgmlType::Q4_0;
     l.nb = k / kQK8_0;
     l.vecs = l.q4 ? 4 : 8;
-    l.quant_bytes = l.nb * l.vecs * 64;
-    l.panel_stride = (l.quant_bytes + l.nb * 32 + 63) & ~std::size_t{63};
+    l.block_bytes = l.vecs * 64;
+    l.group_stride = 2 * l.block_bytes + 64;
+    l.panel_stride = (l.nb + 1) / 2 * l.group_stride;
     return l;
 }
 
@@ -65,13 +75,12 @@ std::int32_t load_i32(const unsigned char* p) {
 template <int T, bool kQ4>
 void tile(const unsigned char* panel, const Layout& L, const unsigned char* const* acts,
           const ActInfo* const* info, float* y, std::size_t ldy, __mmask16 m) {
-    const unsigned char* scales = panel + L.quant_bytes;
     __m512 acc[T];
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (std::size_t b = 0; b < L.nb; ++b) {
-        const unsigned char* q = panel + b * L.vecs * 64;
+        const unsigned char* q = panel + L.quants(b);
         __m512i w[8];
         if constexpr (kQ4) {
             if constexpr (T == 1) {
@@ -95,7 +104,7 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
             for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(q + 64 * j);
         }
         const __m512 d = _mm512_cvtph_ps(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + L.scales(b))));
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
             const unsigned char* a = acts[t] + b * kActBlock + 2;
@@ -144,14 +153,13 @@ void avx512_pack(GgmlType w, const void* W, std::size_t w_stride, std::size_t ro
     std::memset(dst, 0, panels * L.panel_stride);
     for (std::size_t p = 0; p < panels; ++p) {
         unsigned char* panel = dst + p * L.panel_stride;
-        unsigned char* scales = panel + L.quant_bytes;
         for (std::size_t r = 0; r < kRows && p * kRows + r < rows; ++r) {
             const unsigned char* row = src + (p * kRows + r) * w_stride;
             for (std::size_t b = 0; b < L.nb; ++b) {
                 const unsigned char* blk = row + b * block;
-                std::memcpy(scales + (b * kRows + r) * 2, blk, 2);
+                std::memcpy(panel + L.scales(b) + r * 2, blk, 2);
                 for (std::size_t j = 0; j < L.vecs; ++j) {
-                    unsigned char* to = panel + (b * L.vecs + j) * 64 + 4 * r;
+                    unsigned char* to = panel + L.quants(b) + j * 64 + 4 * r;
                     std::memcpy(to, blk + 2 + 4 * j, 4);
                     if (!L.q4) {
                         for (int i = 0; i < 4; ++i) to[i] ^= 0x80;
