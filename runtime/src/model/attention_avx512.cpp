@@ -151,6 +151,16 @@ void softmax_round(float* s, std::uint16_t* p16, std::size_t n) {
 
 void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     const std::size_t hd = job.hd, n_kv = job.n_kv;
+    // The cache is usually out of the caches (decode streams all weights between two uses of
+    // a layer's cache), and the transposed V rows are short, scattered reads: request them all
+    // now, so that they arrive while Q·K and the softmax run.
+    {
+        const std::size_t row_bytes = (n_kv + 31) / 32 * 32 * sizeof(std::uint16_t);
+        for (std::size_t e = 0; e < hd; ++e) {
+            const char* row = reinterpret_cast<const char*>(job.v + e * job.v_stride);
+            for (std::size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(row + o, _MM_HINT_T0);
+        }
+    }
     // The query rounded to half, kept as floats.
     for (std::size_t i = 0; i < hd; i += 16) {
         const __mmask16 m = head_mask(hd - i);
