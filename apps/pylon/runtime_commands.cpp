@@ -94,7 +94,7 @@ void cmd_run(const RunOptions& o) {
         j["stop_reason"] = r.stop_reason;
         std::cout << j.dump() << "\n";
     } else {
-        std::cout << "\n";
+        std::cout << std::endl;  // flushed before the timing line on stderr
     }
     std::fprintf(stderr,
                  "pylon run: prompt %zu tokens %.1f tok/s | decode %zu tokens %.1f tok/s | "
