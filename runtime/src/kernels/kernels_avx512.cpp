@@ -18,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
 
 #include "kernels/kernel_tables.h"
@@ -132,13 +133,13 @@ void tile(const typename L::Elem* const* rows, const typename L::Elem* const* ac
     __m512 acc[R][T];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
     }
     std::size_t i = 0;
     for (; i + 16 <= k; i += 16) {
         __m512 a[T];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int t = 0; t < T; ++t) a[t] = L::load(acts[t] + i);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
@@ -146,25 +147,25 @@ void tile(const typename L::Elem* const* rows, const typename L::Elem* const* ac
                 _mm_prefetch(reinterpret_cast<const char*>(rows[r] + i) + ahead, _MM_HINT_T0);
             }
             const __m512 w = L::load(rows[r] + i);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
             for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(w, a[t], acc[r][t]);
         }
     }
     if (i < k) {
         const __mmask16 m = tail_mask(k - i);
         __m512 a[T];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int t = 0; t < T; ++t) a[t] = L::load(acts[t] + i, m);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
             const __m512 w = L::load(rows[r] + i, m);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
             for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(w, a[t], acc[r][t]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
     }
 }
@@ -175,19 +176,27 @@ using FloatTile = void (*)(const typename L::Elem* const*, const typename L::Ele
 
 template <class L, int R>
 constexpr FloatTile<L> tile_for(int t) {
-    return t == 1 ? tile<L, R, 1> : t == 2 ? tile<L, R, 2> : t == 3 ? tile<L, R, 3> : tile<L, R, 4>;
+    return t == 1   ? tile<L, R, 1>
+           : t == 2 ? tile<L, R, 2>
+           : t == 3 ? tile<L, R, 3>
+           : t == 4 ? tile<L, R, 4>
+           : t == 5 ? tile<L, R, 5>
+                    : tile<L, R, 6>;
+}
+
+template <class L, int R>
+constexpr std::array<FloatTile<L>, 6> tile_row() {
+    return {tile_for<L, R>(1), tile_for<L, R>(2), tile_for<L, R>(3),
+            tile_for<L, R>(4), tile_for<L, R>(5), tile_for<L, R>(6)};
 }
 
 template <class L>
 void gemm_float(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
                 std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
-    constexpr int kR = 4, kT = 4;
-    static constexpr FloatTile<L> kTiles[kR][kT] = {
-        {tile_for<L, 1>(1), tile_for<L, 1>(2), tile_for<L, 1>(3), tile_for<L, 1>(4)},
-        {tile_for<L, 2>(1), tile_for<L, 2>(2), tile_for<L, 2>(3), tile_for<L, 2>(4)},
-        {tile_for<L, 3>(1), tile_for<L, 3>(2), tile_for<L, 3>(3), tile_for<L, 3>(4)},
-        {tile_for<L, 4>(1), tile_for<L, 4>(2), tile_for<L, 4>(3), tile_for<L, 4>(4)},
-    };
+    // 4 weight rows x 6 tokens: 24 accumulators, 10 loads per 24 FMAs (tinyBLAS's shape).
+    constexpr int kR = 4, kT = 6;
+    static constexpr std::array<FloatTile<L>, kT> kTiles[kR] = {
+        tile_row<L, 1>(), tile_row<L, 2>(), tile_row<L, 3>(), tile_row<L, 4>()};
     using Elem = typename L::Elem;
     const std::size_t a_stride = act_row_bytes(w, k);
     const auto* wbytes = static_cast<const unsigned char*>(W);

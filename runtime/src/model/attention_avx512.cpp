@@ -116,6 +116,70 @@ __m512 v_expf(__m512 x) {
     return _mm512_mask_blend_ps(d, res, alt);
 }
 
+// _mm512_reduce_add_ps of 16 accumulators at once, in its exact tree (8+8, 4+4, then
+// (0+2) + (1+3)), the 16 results in order.
+__m512 reduce16(const __m512 a[16]) {
+    __m512 b[8], c[4], d[2];
+    for (int j = 0; j < 8; ++j) {  // t8 of accumulators 2j (lanes 0-7) and 2j+1 (lanes 8-15)
+        const __m512 lo = _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 hi = _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2));
+        b[j] = _mm512_add_ps(hi, lo);
+    }
+    for (int j = 0; j < 4; ++j) {  // t4 of accumulators 4j..4j+3, one per 128-bit lane
+        const __m512 x = _mm512_shuffle_f32x4(b[2 * j], b[2 * j + 1], _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512 y = _mm512_shuffle_f32x4(b[2 * j], b[2 * j + 1], _MM_SHUFFLE(3, 1, 3, 1));
+        c[j] = _mm512_add_ps(y, x);
+    }
+    for (int j = 0; j < 2; ++j) {  // (t4[0] + t4[2], t4[1] + t4[3]) of two accumulators per lane
+        const __m512 x = _mm512_shuffle_ps(c[2 * j], c[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 y = _mm512_shuffle_ps(c[2 * j], c[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2));
+        d[j] = _mm512_add_ps(x, y);
+    }
+    const __m512 x = _mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 y = _mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1));
+    // Element 4l + i now holds accumulator 4i + l.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, _mm512_add_ps(x, y));
+}
+
+// out[r] = ggml_vec_dot_f16(x, y[r], n) for 16 rows: the 4 x 16-lane parts folded per row and
+// reduced together, then the double tails 8 rows at a time.
+void dot_ggml16(const float* x, const std::uint16_t* const y[16], std::size_t n, float* out) {
+    const std::size_t np = n & ~std::size_t{63};
+    alignas(64) float main[16] = {};
+    if (np > 0) {
+        __m512 folded[16];
+        for (int r = 0; r < 16; ++r) {
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                             _mm512_setzero_ps()};
+            for (std::size_t i = 0; i < np; i += 64) {
+                for (int u = 0; u < 4; ++u) {
+                    acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * u),
+                                             load_h16(y[r] + i + 16 * u), acc[u]);
+                }
+            }
+            acc[0] = _mm512_add_ps(acc[0], acc[2]);
+            acc[1] = _mm512_add_ps(acc[1], acc[3]);
+            folded[r] = _mm512_add_ps(acc[0], acc[1]);
+        }
+        _mm512_store_ps(main, reduce16(folded));
+    }
+    const std::size_t n8 = (n - np) & ~std::size_t{7};
+    for (int h = 0; h < 2; ++h) {
+        const std::uint16_t* tail[8];
+        for (int r = 0; r < 8; ++r) tail[r] = y[8 * h + r] + np;
+        __m512d sums = _mm512_cvtps_pd(_mm256_load_ps(main + 8 * h));
+        if (np == 0) sums = _mm512_setzero_pd();
+        sums = dsum8(x + np, tail, n8, sums);
+        alignas(64) double s[8];
+        _mm512_store_pd(s, sums);
+        for (int r = 0; r < 8; ++r) {
+            out[8 * h + r] =
+                static_cast<float>(dsum1(x + np + n8, tail[r] + n8, n - np - n8, s[r]));
+        }
+    }
+}
+
 __mmask16 head_mask(std::size_t left) {
     return left >= 16 ? static_cast<__mmask16>(0xffff)
                       : static_cast<__mmask16>((1u << left) - 1u);
@@ -171,6 +235,19 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     const __m512 vscale = _mm512_set1_ps(job.scale);
     std::size_t j = 0;
     if (hd % 16 == 0) {
+        for (; j + 16 <= n_kv; j += 16) {
+            const std::uint16_t* kj = job.k + j * job.k_stride;
+            __m512 acc[16];
+            for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+            for (std::size_t i = 0; i < hd; i += 16) {
+                const __m512 q = _mm512_loadu_ps(sc.qf + i);
+#pragma GCC unroll 16
+                for (int r = 0; r < 16; ++r) {
+                    acc[r] = _mm512_fmadd_ps(load_h16(kj + r * job.k_stride + i), q, acc[r]);
+                }
+            }
+            _mm512_storeu_ps(sc.s + j, _mm512_mul_ps(reduce16(acc), vscale));
+        }
         for (; j + 4 <= n_kv; j += 4) {
             const std::uint16_t* kj = job.k + j * job.k_stride;
             __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
@@ -206,6 +283,11 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     softmax_round(sc.s, sc.p16, n_kv);
     const std::size_t n_pad = (n_kv + 31) / 32 * 32;
     std::size_t e = 0;
+    for (; e + 16 <= hd; e += 16) {
+        const std::uint16_t* rows[16];
+        for (int r = 0; r < 16; ++r) rows[r] = job.v + (e + r) * job.v_stride;
+        dot_ggml16(sc.s, rows, n_pad, job.out + e);
+    }
     for (; e + 8 <= hd; e += 8) {
         const std::uint16_t* rows[8];
         for (int r = 0; r < 8; ++r) rows[r] = job.v + (e + r) * job.v_stride;
