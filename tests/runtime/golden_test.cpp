@@ -111,8 +111,8 @@ TEST_CASE("golden: greedy ids and log-probabilities match llama.cpp", "[runtime]
         // activation and half-precision K/V roundings both implementations make) may pick the
         // other one; the trajectories must agree up to the first such near-tie, and fully
         // where there is none. F32 and F16 compare all 64 tokens of every case; the Q8_0 and
-        // Q4_0 goldens have near-ties after 14 to 45 tokens (our portable path happens to
-        // reproduce all 64 tokens of 7 of those 8 cases; AVX-512 flips one Q8_0 near-tie).
+        // Q4_0 goldens have near-ties after 14 to 45 tokens (every path reproduces all 64
+        // tokens of 7 of those 8 cases; "Tom and Lily" flips a near-tie on one path each).
         std::size_t must = want.size();
         const auto& top = c["top3_logprobs_per_step"];
         for (std::size_t s = 0; s < top.size(); ++s) {
