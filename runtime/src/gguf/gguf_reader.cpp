@@ -402,6 +402,18 @@ Result<std::shared_ptr<const File>> File::open(const std::string& path, Limits l
     return std::shared_ptr<const File>(std::move(file));
 }
 
+void File::release(const std::byte* p, std::size_t n) const noexcept {
+    if (map_ == nullptr || n == 0) return;
+    const auto base = reinterpret_cast<std::uintptr_t>(map_);
+    const auto first = reinterpret_cast<std::uintptr_t>(p);
+    if (first < base || first - base > map_size_ || n > map_size_ - (first - base)) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const std::uintptr_t lo = (first + page - 1) / page * page;
+    const std::uintptr_t hi = (first + n) / page * page;
+    // The mapping is private and read-only: dropping it loses nothing.
+    if (lo < hi) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 void File::prefetch() const noexcept {
     if (map_ == nullptr || data_offset_ >= map_size_) return;
     // madvise needs a page-aligned start: round the data section's start down.

@@ -182,7 +182,8 @@ Result<std::shared_ptr<const Model>> Model::from_gguf(std::shared_ptr<const gguf
 // Repacks every matrix that the best kernel path streams better in its own layout (AVX-512:
 // Q4_0/Q8_0 in 16-row panels) into one anonymous mapping, asking for huge pages (fewer TLB
 // misses while streaming). The file's pages are then no longer read for those matrices. Best
-// effort: without memory the model keeps computing from the file mapping.
+// effort: without memory the model keeps computing from the file mapping. The mapped pages of
+// packed matrices are given back (read again only by a context on another kernel path).
 void Model::pack_weights() {
     const kernels::Kernels& kt = kernels::best_kernels();
     const char* off = std::getenv("PYLON_NO_REPACK");
@@ -212,6 +213,7 @@ void Model::pack_weights() {
         kt.pack(w.type, w.data, w.row_stride, w.rows, w.cols, base + at[i]);
         w.packed = base + at[i];
         w.packed_isa = kt.isa;
+        file_->release(w.data, w.bytes());
     }
     ::mprotect(map, total, PROT_READ);
     packed_bytes_ = total;

@@ -91,6 +91,11 @@ public:
     std::uint32_t alignment() const noexcept { return alignment_; }
     std::span<const std::byte> bytes() const noexcept { return bytes_; }
     std::uint64_t data_offset() const noexcept { return data_offset_; }
+    // Gives this process's mapping of the whole pages inside [p, p + n) back to the kernel
+    // (a model that keeps its own copy of some tensors no longer pays resident memory for
+    // them); they are read from the file again if touched. No-op for a File parsed from
+    // memory or a range outside the mapping.
+    void release(const std::byte* p, std::size_t n) const noexcept;
 
     // Metadata in file order.
     const std::vector<std::pair<std::string_view, Value>>& metadata() const noexcept {
