@@ -20,6 +20,7 @@
 
 #include <array>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/kernel_tables.h"
 
@@ -190,9 +191,57 @@ constexpr std::array<FloatTile<L>, 6> tile_row() {
             tile_for<L, R>(4), tile_for<L, R>(5), tile_for<L, R>(6)};
 }
 
+// ggml_vec_dot_f32 / ggml_vec_dot_f16 (AVX-512 build), which llama.cpp uses where tinyBLAS
+// does not apply (k % 16 != 0): 4 x 16 lanes with FMA over 64-element steps, folded (0+2, 1+3,
+// 0+1) and tree-reduced, then the leftovers one at a time: F32 in float with FMA (GCC contracts
+// `sumf += x[i]*y[i]`), F16 in double.
+template <class L>
+float dot_ggml(const typename L::Elem* x, const typename L::Elem* a, std::size_t k) {
+    const std::size_t np = k & ~std::size_t{63};
+    float main = 0.0f;
+    if (np > 0) {
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps()};
+        for (std::size_t i = 0; i < np; i += 64) {
+            for (int u = 0; u < 4; ++u) {
+                acc[u] = _mm512_fmadd_ps(L::load(x + i + 16 * u), L::load(a + i + 16 * u), acc[u]);
+            }
+        }
+        acc[0] = _mm512_add_ps(acc[0], acc[2]);
+        acc[1] = _mm512_add_ps(acc[1], acc[3]);
+        main = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+    }
+    if constexpr (std::is_same_v<typename L::Elem, float>) {
+        __m128 sum = _mm_set_ss(main);
+        for (std::size_t i = np; i < k; ++i) {
+            sum = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), sum);
+        }
+        return _mm_cvtss_f32(sum);
+    } else {
+        double sum = main;
+        for (std::size_t i = np; i < k; ++i) {
+            sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
+        }
+        return static_cast<float>(sum);
+    }
+}
+
 template <class L>
 void gemm_float(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
                 std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+    if (k % 16 != 0) {
+        const std::size_t a_stride = act_row_bytes(w, k);
+        for (std::size_t t = 0; t < n; ++t) {
+            const auto* a = reinterpret_cast<const typename L::Elem*>(
+                static_cast<const unsigned char*>(A) + t * a_stride);
+            for (std::size_t r = r0; r < r1; ++r) {
+                const auto* x = reinterpret_cast<const typename L::Elem*>(
+                    static_cast<const unsigned char*>(W) + r * w_stride);
+                y[t * ldy + r] = dot_ggml<L>(x, a, k);
+            }
+        }
+        return;
+    }
     // 4 weight rows x 6 tokens: 24 accumulators, 10 loads per 24 FMAs (tinyBLAS's shape).
     constexpr int kR = 4, kT = 6;
     static constexpr std::array<FloatTile<L>, kT> kTiles[kR] = {
