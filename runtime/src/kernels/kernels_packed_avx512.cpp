@@ -34,7 +34,7 @@ namespace pylon::runtime::kernels::detail {
 namespace {
 
 constexpr std::size_t kRows = 16;
-constexpr int kTokens = 8;
+constexpr int kTokens = 2;
 constexpr std::size_t kActBlock = sizeof(BlockQ8_0);
 // Decode prefetches the panel stream this far ahead.
 constexpr std::size_t kAhead = 8192;
@@ -62,8 +62,8 @@ Layout layout(GgmlType w, std::size_t k) {
 }
 
 struct ActInfo {
-    std::int32_t seed;  // -bias * (sum of the block's activation quants)
-    float d;            // the block's activation scale
+    std::int32_t seed[8];  // -bias * (sum of each group of 4 activation quants of the block)
+    float d;               // the block's activation scale
 };
 
 std::int32_t load_i32(const unsigned char* p) {
@@ -75,9 +75,13 @@ std::int32_t load_i32(const unsigned char* p) {
 template <int T, bool kQ4>
 void tile(const unsigned char* panel, const Layout& L, const unsigned char* const* acts,
           const ActInfo* const* info, float* y, std::size_t ldy, __mmask16 m) {
-    __m512 acc[T];
+    // acc[t][g]: group g's running sum for token t, one lane per row.
+    __m512 acc[T][8];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+        for (int g = 0; g < 8; ++g) acc[t][g] = _mm512_setzero_ps();
+    }
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (std::size_t b = 0; b < L.nb; ++b) {
         const unsigned char* q = panel + L.quants(b);
@@ -105,21 +109,28 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
         }
         const __m512 d = _mm512_cvtph_ps(
             _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + L.scales(b))));
-#pragma GCC unroll 8
+#pragma GCC unroll 4
         for (int t = 0; t < T; ++t) {
             const unsigned char* a = acts[t] + b * kActBlock + 2;
-            __m512i s = _mm512_set1_epi32(info[t][b].seed);
+            const ActInfo& in = info[t][b];
+            const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(in.d));
 #pragma GCC unroll 8
-            for (int j = 0; j < 8; ++j) {
-                s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(load_i32(a + 4 * j)));
+            for (int g = 0; g < 8; ++g) {
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(in.seed[g]), w[g],
+                                                      _mm512_set1_epi32(load_i32(a + 4 * g)));
+                acc[t][g] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), acc[t][g]);
             }
-            const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(info[t][b].d));
-            acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(scale, _mm512_cvtepi32_ps(s)));
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-        _mm512_mask_storeu_ps(y + static_cast<std::size_t>(t) * ldy, m, acc[t]);
+        // hsum_float_8's tree: groups g and g+4, then (0+2) + (1+3).
+        const __m512 r0 = _mm512_add_ps(acc[t][4], acc[t][0]);
+        const __m512 r1 = _mm512_add_ps(acc[t][5], acc[t][1]);
+        const __m512 r2 = _mm512_add_ps(acc[t][6], acc[t][2]);
+        const __m512 r3 = _mm512_add_ps(acc[t][7], acc[t][3]);
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
+        _mm512_mask_storeu_ps(y + static_cast<std::size_t>(t) * ldy, m, sum);
     }
 }
 
@@ -127,8 +138,7 @@ using TileFn = void (*)(const unsigned char*, const Layout&, const unsigned char
                         const ActInfo* const*, float*, std::size_t, __mmask16);
 
 template <bool kQ4>
-constexpr TileFn kTiles[kTokens] = {tile<1, kQ4>, tile<2, kQ4>, tile<3, kQ4>, tile<4, kQ4>,
-                                    tile<5, kQ4>, tile<6, kQ4>, tile<7, kQ4>, tile<8, kQ4>};
+constexpr TileFn kTiles[kTokens] = {tile<1, kQ4>, tile<2, kQ4>};
 
 }  // namespace
 
@@ -177,7 +187,7 @@ bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0
     const std::size_t a_stride = act_row_bytes(GgmlType::Q8_0, k);
     const std::size_t sums_at = (L.nb * kActBlock + 63) & ~std::size_t{63};
     // Every (token, block)'s seed and scale, computed once for all panels.
-    constexpr std::size_t kStackInfo = 1024;
+    constexpr std::size_t kStackInfo = 256;
     ActInfo stack_info[kStackInfo];
     ActInfo* info = stack_info;
     if (n * L.nb > kStackInfo) {
@@ -190,20 +200,42 @@ bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0
         const unsigned char* row = abytes + t * a_stride;
         const auto* sums = reinterpret_cast<const std::int32_t*>(row + sums_at);
         for (std::size_t b = 0; b < L.nb; ++b) {
-            std::int32_t total = 0;
-            for (std::size_t g = 0; g < 8; ++g) total += sums[8 * b + g];
+            ActInfo& in = info[t * L.nb + b];
+            for (std::size_t g = 0; g < 8; ++g) in.seed[g] = -sums[8 * b + g] * (1 << shift);
             std::uint16_t h;
             std::memcpy(&h, row + b * kActBlock, 2);
-            info[t * L.nb + b] = {-total * (1 << shift), _cvtsh_ss(h)};
+            in.d = _cvtsh_ss(h);
         }
     }
     const auto* panels = static_cast<const unsigned char*>(P);
+    // With several tokens, a Q4_0 panel is unpacked once into Q8_0's layout (nibbles as bytes,
+    // scales alongside) so the tiles skip the per-token-pair unpacking; the seeds keep Q4_0's
+    // bias, so the products are the same bits.
+    const Layout U = layout(GgmlType::Q8_0, k);
+    unsigned char* unpacked = nullptr;
+    if (L.q4 && n > kTokens) {
+        unpacked = static_cast<unsigned char*>(std::aligned_alloc(64, U.panel_stride));
+    }
     for (std::size_t p = r0 / kRows; p * kRows < r1; ++p) {
         const std::size_t first = p * kRows;
         const std::size_t lo = r0 > first ? r0 - first : 0;
         const std::size_t hi = r1 - first < kRows ? r1 - first : kRows;
         const auto m = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
         const unsigned char* panel = panels + p * L.panel_stride;
+        if (unpacked != nullptr) {
+            const __m512i low = _mm512_set1_epi8(0x0f);
+            for (std::size_t b = 0; b < L.nb; ++b) {
+                const unsigned char* q = panel + L.quants(b);
+                unsigned char* to = unpacked + U.quants(b);
+                for (int j = 0; j < 4; ++j) {
+                    const __m512i x = _mm512_load_si512(q + 64 * j);
+                    _mm512_store_si512(to + 64 * j, _mm512_and_si512(x, low));
+                    _mm512_store_si512(to + 64 * (j + 4),
+                                       _mm512_and_si512(_mm512_srli_epi16(x, 4), low));
+                }
+                std::memcpy(unpacked + U.scales(b), panel + L.scales(b), 32);
+            }
+        }
         for (std::size_t t = 0; t < n; t += kTokens) {
             const int nt = static_cast<int>(n - t < kTokens ? n - t : kTokens);
             const unsigned char* acts[kTokens];
@@ -213,13 +245,16 @@ bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0
                 infos[i] = info + (t + static_cast<std::size_t>(i)) * L.nb;
             }
             float* out = y + t * ldy + first;
-            if (L.q4) {
+            if (unpacked != nullptr) {
+                kTiles<false>[nt - 1](unpacked, U, acts, infos, out, ldy, m);
+            } else if (L.q4) {
                 kTiles<true>[nt - 1](panel, L, acts, infos, out, ldy, m);
             } else {
                 kTiles<false>[nt - 1](panel, L, acts, infos, out, ldy, m);
             }
         }
     }
+    std::free(unpacked);
     if (info != stack_info) std::free(info);
     return true;
 }

@@ -100,27 +100,40 @@ float dot_row(GgmlType w, const void* wrow, const void* arow, std::size_t k) {
             for (std::size_t i = 0; i < k; ++i) sum += h[x[i]] * h[a[i]];
             break;
         }
-        case GgmlType::Q8_0: {
-            const auto* a = static_cast<const BlockQ8_0*>(arow);
-            const auto* x = static_cast<const BlockQ8_0*>(wrow);
-            for (std::size_t b = 0; b < k / kQK8_0; ++b) {
-                int isum = 0;
-                for (std::size_t j = 0; j < kQK8_0; ++j) isum += x[b].qs[j] * a[b].qs[j];
-                sum += (fp16_to_fp32(x[b].d) * fp16_to_fp32(a[b].d)) * static_cast<float>(isum);
-            }
-            break;
-        }
+        case GgmlType::Q8_0:
         case GgmlType::Q4_0: {
+            // ggml_vec_dot_q{8,4}_0_q8_0's order (AVX2, which llama.cpp runs on x86): eight
+            // lanes, lane g holding the products of elements 4g..4g+3 of every block, each
+            // block's exact integer lane sum added as fma(d_w * d_a, sum, lane); then the lanes'
+            // tree (g and g+4, then (0+2) + (1+3)).
             const auto* a = static_cast<const BlockQ8_0*>(arow);
-            const auto* x = static_cast<const BlockQ4_0*>(wrow);
-            for (std::size_t b = 0; b < k / kQK4_0; ++b) {
-                int isum = 0;
-                for (std::size_t j = 0; j < kQK4_0 / 2; ++j) {
-                    isum += ((x[b].qs[j] & 0x0f) - 8) * a[b].qs[j];
-                    isum += ((x[b].qs[j] >> 4) - 8) * a[b].qs[j + kQK4_0 / 2];
+            const bool q4 = w == GgmlType::Q4_0;
+            const std::size_t block = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+            const auto* wb = static_cast<const unsigned char*>(wrow);
+            float lane[8] = {};
+            for (std::size_t b = 0; b < k / kQK8_0; ++b) {
+                const unsigned char* blk = wb + b * block;
+                std::uint16_t dh;
+                std::memcpy(&dh, blk, 2);
+                const float d = fp16_to_fp32(dh) * fp16_to_fp32(a[b].d);
+                for (std::size_t g = 0; g < 8; ++g) {
+                    int isum = 0;
+                    for (std::size_t i = 4 * g; i < 4 * g + 4; ++i) {
+                        int q;
+                        if (q4) {
+                            const unsigned char byte = blk[2 + (i % 16)];
+                            q = (i < 16 ? (byte & 0x0f) : (byte >> 4)) - 8;
+                        } else {
+                            q = static_cast<signed char>(blk[2 + i]);
+                        }
+                        isum += q * a[b].qs[i];
+                    }
+                    lane[g] = std::fma(d, static_cast<float>(isum), lane[g]);
                 }
-                sum += (fp16_to_fp32(x[b].d) * fp16_to_fp32(a[b].d)) * static_cast<float>(isum);
             }
+            const float r0 = lane[4] + lane[0], r1 = lane[5] + lane[1];
+            const float r2 = lane[6] + lane[2], r3 = lane[7] + lane[3];
+            sum = (r0 + r2) + (r1 + r3);
             break;
         }
         default:
