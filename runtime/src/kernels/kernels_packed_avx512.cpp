@@ -12,11 +12,14 @@
 // The scales travel inside the quant stream (a separate scale stream per panel was a second
 // sequence the prefetchers missed: decode lost a quarter of its bandwidth to it).
 // Compared with row-major blocks this streams the weights in one aligned sequence and needs no
-// permutes or horizontal sums: a block costs (Q4_0) four loads, three bit operations per load,
-// eight vpdpbusd with the activation's four bytes broadcast, and one convert, two multiplies and
-// an add per token, for sixteen rows. Each lane sums its row's blocks in order as
-// (d_w * d_a) * isum, the portable path's rounding, so every batch size gives the same bits:
-// one token decoded alone equals the same token inside a prompt batch.
+// permutes or horizontal sums. Rounding follows llama.cpp's ggml_vec_dot_q4_0_q8_0 /
+// ggml_vec_dot_q8_0_q8_0 (AVX2, what it runs on x86) exactly: for each row, eight float
+// accumulators, accumulator g taking the exact integer sum of elements 4g..4g+3 of every block
+// as fma(d_w * d_a, sum, acc_g), then the tree (g + g+4, then (0+2) + (1+3)). Here a
+// vpdpbusd of vector g (seeded with -bias * the activation group's sum) gives that integer sum
+// for sixteen rows at once. One kernel serves every batch size, so one token decoded alone
+// gets the bits it gets inside a prompt batch. With several tokens a Q4_0 panel is first
+// unpacked to bytes (Q8_0's layout) so token pairs skip the nibble unpacking.
 
 // GCC 12 reports the deliberately undefined pass-through operand inside _mm512_cvtph_ps and
 // friends as (maybe-)uninitialized; the suppression must precede the intrinsics header.
