@@ -187,39 +187,6 @@ TEST_CASE("avx2: F32/F16 activation rows and conversions match the portable path
     REQUIRE(count_differences(h, h_ref) == 0);
 }
 
-TEST_CASE("avx2: dot_f16 and axpy_f16 agree with the portable path on every tail length",
-          "[kernels][avx2]") {
-    if (!have_avx2()) return;
-    const Kernels& portable = kernels::kernels(Isa::portable);
-    const Kernels& avx2 = kernels::kernels(Isa::avx2);
-    std::mt19937 rng(11);
-    for (std::size_t n = 0; n <= 70; ++n) {
-        INFO("n=" << n);
-        const std::vector<float> af = random_floats(rng, n), bf = random_floats(rng, n);
-        std::vector<std::uint16_t> a(n), b(n);
-        portable.f32_to_f16(af.data(), a.data(), n);
-        portable.f32_to_f16(bf.data(), b.data(), n);
-        double magnitude = 0.0;
-        for (std::size_t i = 0; i < n; ++i) {
-            magnitude += std::fabs(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
-        }
-        const float dot = avx2.dot_f16(a.data(), b.data(), n);
-        REQUIRE(std::fabs(dot - portable.dot_f16(a.data(), b.data(), n)) <=
-                2.0 * (n + 1) * 1.2e-7 * magnitude);
-        if (n == 0) REQUIRE(dot == 0.0f);
-
-        std::vector<float> y_ref = random_floats(rng, n + 1);
-        std::vector<float> y = y_ref;
-        portable.axpy_f16(-0.75f, a.data(), y_ref.data(), n);
-        avx2.axpy_f16(-0.75f, a.data(), y.data(), n);
-        for (std::size_t i = 0; i < n; ++i) {
-            // one fused rounding against two: at most an ulp apart
-            REQUIRE(std::fabs(y[i] - y_ref[i]) <= 2.4e-7f * std::fabs(y_ref[i]) + 1e-30f);
-        }
-        REQUIRE(y[n] == y_ref[n]);  // nothing past n
-    }
-}
-
 TEST_CASE("avx2: gemm agrees with the portable path across tiles, tails and row ranges",
           "[kernels][avx2]") {
     if (!have_avx2()) return;

@@ -206,6 +206,12 @@ TEST_CASE("kernels: every supported table agrees with the portable one", "[kerne
                                     REQUIRE(got[i] == 1234.5f);  // outside the range: untouched
                                     continue;
                                 }
+                                if (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) {
+                                    // Every path rounds like ggml_vec_dot_q*_q8_0: same bits.
+                                    CAPTURE(t, r, got[i], want[i]);
+                                    REQUIRE(std::memcmp(&got[i], &want[i], 4) == 0);
+                                    continue;
+                                }
                                 if (!close(got[i], want[i], mag[t * rows + r])) {
                                     CAPTURE(t, r, got[i], want[i], mag[t * rows + r]);
                                     REQUIRE(false);
@@ -245,7 +251,7 @@ TEST_CASE("kernels: activation bytes agree on extreme inputs", "[kernels]") {
     }
 }
 
-TEST_CASE("kernels: attention helpers agree with the portable ones", "[kernels]") {
+TEST_CASE("kernels: half conversions agree with the portable ones", "[kernels]") {
     const auto& port = table(Isa::portable);
     std::mt19937 rng(99);
     for (Isa isa : {Isa::avx2, Isa::avx512}) {
@@ -280,29 +286,11 @@ TEST_CASE("kernels: attention helpers agree with the portable ones", "[kernels]"
             port.f32_to_f16(x.data(), ha.data(), n);
             kt.f32_to_f16(x.data(), hb.data(), n);
             REQUIRE(ha == hb);
-            std::vector<std::uint16_t> h2(n);
-            port.f32_to_f16(yv.data(), h2.data(), n);
-            for (auto& h : ha) {
-                if ((h & 0x7c00) == 0x7c00) h = 0x3c00;  // no infinities in the products
-            }
-            double mag = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                mag += std::fabs(static_cast<double>(fp16_to_fp32(ha[i])) * fp16_to_fp32(h2[i]));
-            }
-            REQUIRE(close(kt.dot_f16(ha.data(), h2.data(), n),
-                          port.dot_f16(ha.data(), h2.data(), n), mag));
-            std::vector<float> ya = yv, yb = yv;
-            port.axpy_f16(0.37f, h2.data(), ya.data(), n);
-            kt.axpy_f16(0.37f, h2.data(), yb.data(), n);
-            for (std::size_t i = 0; i < n; ++i) {
-                const double m = std::fabs(yv[i]) + std::fabs(0.37 * fp16_to_fp32(h2[i]));
-                REQUIRE(close(ya[i], yb[i], m));
-            }
         }
     }
 }
 
-TEST_CASE("kernels: packed weights give the portable products, the same bits for every batch",
+TEST_CASE("kernels: packed weights give the portable products bit for bit, for every batch",
           "[kernels]") {
     const auto& port = table(Isa::portable);
     std::mt19937 rng(77);
@@ -342,14 +330,9 @@ TEST_CASE("kernels: packed weights give the portable products, the same bits for
                     port.gemm(type, w.bytes.data(), w.stride, k, 0, rows, act.data(), n_max,
                               want.data(), ldy);
                     for (std::size_t t = 0; t < n_max; ++t) {
-                        const auto av = act_values(type, act.data() + t * as, k);
                         for (std::size_t r = 0; r < rows; ++r) {
-                            double mag = 0;
-                            for (std::size_t i = 0; i < k; ++i) {
-                                mag += std::fabs(static_cast<double>(w.values[r * k + i]) * av[i]);
-                            }
                             CAPTURE(t, r);
-                            REQUIRE(close(single[t * ldy + r], want[t * ldy + r], mag));
+                            REQUIRE(std::memcmp(&single[t * ldy + r], &want[t * ldy + r], 4) == 0);
                         }
                     }
                     const std::pair<std::size_t, std::size_t> ranges[] = {

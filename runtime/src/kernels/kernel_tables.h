@@ -20,17 +20,13 @@ const Kernels& portable_kernels() noexcept;
 const Kernels& avx2_kernels() noexcept;    // defined in kernels_avx2.cpp (x86 builds only)
 const Kernels& avx512_kernels() noexcept;  // defined in kernels_avx512.cpp (x86 builds only)
 
-// Internal to the AVX-512 path (only called after its CPU check): Q4_0/Q8_0 products
-// (kernels_q_avx512.cpp) and the 16-row panel variant for n >= 8 (kernels_qpanel_avx512.cpp,
-// returns false when it does not apply).
+// Internal to the AVX-512 path (only called after its CPU check), kernels_packed_avx512.cpp:
+// Q4_0/Q8_0 products over row-major weights (each 16-row panel packed on the fly) ...
 void avx512_gemm_quant(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
                        std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
                        std::size_t ldy);
-bool avx512_gemm_quant_panel(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
-                             std::size_t r0, std::size_t r1, const void* A, std::size_t n,
-                             float* y, std::size_t ldy);
 
-// The packed-weight products of the AVX-512 path (kernels_packed_avx512.cpp; see Kernels).
+// ... and over weights packed at load (see Kernels).
 std::size_t avx512_packed_bytes(GgmlType w, std::size_t rows, std::size_t k) noexcept;
 void avx512_pack(GgmlType w, const void* W, std::size_t w_stride, std::size_t rows, std::size_t k,
                  void* out) noexcept;

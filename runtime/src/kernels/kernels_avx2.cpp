@@ -163,36 +163,6 @@ void prepare_act(GgmlType w, const float* x, std::size_t k, void* out) {
 
 // --- attention helpers ------------------------------------------------------------------------
 
-float dot_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t n) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) {
-            acc[j] = _mm256_fmadd_ps(load8(a + i + 8 * j), load8(b + i + 8 * j), acc[j]);
-        }
-    }
-    for (; i + 8 <= n; i += 8) {
-        acc[0] = _mm256_fmadd_ps(load8(a + i), load8(b + i), acc[0]);
-    }
-    if (i < n) {
-        acc[1] = _mm256_fmadd_ps(load_tail(a + i, n - i), load_tail(b + i, n - i), acc[1]);
-    }
-    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-}
-
-void axpy_f16(float a, const std::uint16_t* x, float* y, std::size_t n) {
-    const __m256 av = _mm256_set1_ps(a);
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, load8(x + i), _mm256_loadu_ps(y + i)));
-    }
-    for (; i < n; ++i)
-        y[i] = _mm_cvtss_f32(
-            _mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(_cvtsh_ss(x[i])), _mm_set_ss(y[i])));
-}
-
 // --- matrix products --------------------------------------------------------------------------
 //
 // A tile computes weight rows r..r+R against activation rows t..t+T, so each weight load is
@@ -378,7 +348,7 @@ void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::s
 }
 
 constexpr Kernels kAvx2Kernels{
-    Isa::avx2, prepare_act, gemm, dot_f16, axpy_f16, f32_to_f16_row, f16_to_f32_row, nullptr, nullptr, nullptr,
+    Isa::avx2, prepare_act, gemm, f32_to_f16_row, f16_to_f32_row, nullptr, nullptr, nullptr,
 };
 
 }  // namespace

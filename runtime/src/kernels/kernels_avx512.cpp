@@ -1,10 +1,10 @@
-// The AVX-512 kernel table: activation preparation, F32/F16 products, attention helpers; the
-// quantized products are in kernels_q_avx512.cpp and kernels_qpanel_avx512.cpp. Activation bytes
+// The AVX-512 kernel table: activation preparation, F32/F16 products, half conversions; the
+// quantized products are in kernels_packed_avx512.cpp. Activation bytes
 // are identical to the portable path's (kernel_tables.h): vcvtps2dq rounds ties to even under the
 // default MXCSR, vpmovsdb saturates like the portable clamp, and vcvtps2ph/vcvtph2ps agree with
 // fp16.h bit for bit.
 //
-// Products use tiles of R weight rows x T activation rows (up to 4 x 4) with one zmm
+// Products use tiles of R weight rows x T activation rows (up to 4 x 6) with one zmm
 // accumulator each, so each weight vector is loaded once per T tokens and each activation vector
 // once per R rows; a masked step covers k % 16. With several tokens, blocks of them whose rows
 // fit in kActPanelBytes (L2) are swept past each group of weight rows. Nothing here calls an inline
@@ -294,36 +294,8 @@ void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::s
     }
 }
 
-float dot_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t n) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(F16Load::load(a + i), F16Load::load(b + i), acc0);
-        acc1 = _mm512_fmadd_ps(F16Load::load(a + i + 16), F16Load::load(b + i + 16), acc1);
-    }
-    for (; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-        acc0 = _mm512_fmadd_ps(F16Load::load(a + i, m), F16Load::load(b + i, m), acc0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-void axpy_f16(float a, const std::uint16_t* x, float* y, std::size_t n) {
-    const __m512 va = _mm512_set1_ps(a);
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, F16Load::load(x + i), _mm512_loadu_ps(y + i)));
-    }
-    if (i < n) {
-        const __mmask16 m = tail_mask(n - i);
-        const __m512 v =
-            _mm512_fmadd_ps(va, F16Load::load(x + i, m), _mm512_maskz_loadu_ps(m, y + i));
-        _mm512_mask_storeu_ps(y + i, m, v);
-    }
-}
-
-constexpr Kernels kTable{Isa::avx512,        prepare_act, gemm,       dot_f16,
-                         axpy_f16,           f32_to_f16,  f16_to_f32, avx512_packed_bytes,
+constexpr Kernels kTable{Isa::avx512,       prepare_act, gemm,
+                         f32_to_f16,         f16_to_f32,  avx512_packed_bytes,
                          avx512_pack,        avx512_gemm_packed};
 
 }  // namespace

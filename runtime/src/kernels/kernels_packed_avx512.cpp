@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/kernel_tables.h"
@@ -143,6 +144,43 @@ using TileFn = void (*)(const unsigned char*, const Layout&, const unsigned char
 template <bool kQ4>
 constexpr TileFn kTiles[kTokens] = {tile<1, kQ4>, tile<2, kQ4>};
 
+// Packs rows [0, rows) (rows <= 16; the others become zero) of the panel starting at `W` into
+// `out` (L.panel_stride bytes, 64-byte aligned): one masked 32-bit gather per vector and block.
+// The caller guarantees w_stride * 15 fits in 31 bits.
+void pack_panel(const Layout& L, const unsigned char* W, std::size_t w_stride, std::size_t rows,
+                unsigned char* out) {
+    const std::size_t block = L.q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+    const auto m = static_cast<__mmask16>(rows >= kRows ? 0xffffu : (1u << rows) - 1u);
+    const __m512i index = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(static_cast<int>(w_stride)));
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i flip = _mm512_set1_epi8(L.q4 ? 0 : static_cast<char>(0x80));
+    for (std::size_t b = 0; b < L.nb; ++b) {
+        const unsigned char* base = W + b * block;
+        if (b % 2 == 0) {  // the 16 rows are 16 streams: request each a few blocks ahead
+            for (std::size_t r = 0; r < rows; ++r) {
+                _mm_prefetch(reinterpret_cast<const char*>(base + r * w_stride + 6 * block),
+                             _MM_HINT_T0);
+            }
+        }
+        // Four bytes at the scale (d and the first two quants, inside the block): keep d.
+        const __m512i d = _mm512_mask_i32gather_epi32(zero, m, index, base, 1);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + L.scales(b)),
+                           _mm512_cvtepi32_epi16(d));
+        unsigned char* q = out + L.quants(b);
+        for (std::size_t j = 0; j < L.vecs; ++j) {
+            const __m512i g = _mm512_mask_i32gather_epi32(zero, m, index, base + 2 + 4 * j, 1);
+            // Padding rows stay zero (their scale is zero too), as in avx512_pack.
+            _mm512_store_si512(q + 64 * j, _mm512_maskz_xor_epi32(m, g, flip));
+        }
+        if (b % 2 == 0 && b + 1 == L.nb) {  // the odd last block's partner: zero
+            std::memset(out + L.quants(b + 1), 0, L.block_bytes);
+            std::memset(out + L.scales(b + 1), 0, 32);
+        }
+    }
+}
+
 }  // namespace
 
 std::size_t avx512_packed_bytes(GgmlType w, std::size_t rows, std::size_t k) noexcept {
@@ -150,6 +188,8 @@ std::size_t avx512_packed_bytes(GgmlType w, std::size_t rows, std::size_t k) noe
         return 0;
     }
     const Layout L = layout(w, k);
+    // pack_panel's gathers address 16 rows with 32-bit offsets.
+    if (L.nb * (L.q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0)) > 0x7fffffffu / kRows) return 0;
     const std::size_t panels = rows / kRows + (rows % kRows != 0);
     std::size_t total = 0;
     if (__builtin_mul_overflow(panels, L.panel_stride, &total)) return 0;
@@ -159,34 +199,20 @@ std::size_t avx512_packed_bytes(GgmlType w, std::size_t rows, std::size_t k) noe
 void avx512_pack(GgmlType w, const void* W, std::size_t w_stride, std::size_t rows, std::size_t k,
                  void* out) noexcept {
     const Layout L = layout(w, k);
-    const std::size_t block = L.q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
     const auto* src = static_cast<const unsigned char*>(W);
     auto* dst = static_cast<unsigned char*>(out);
-    const std::size_t panels = rows / kRows + (rows % kRows != 0);
-    std::memset(dst, 0, panels * L.panel_stride);
-    for (std::size_t p = 0; p < panels; ++p) {
-        unsigned char* panel = dst + p * L.panel_stride;
-        for (std::size_t r = 0; r < kRows && p * kRows + r < rows; ++r) {
-            const unsigned char* row = src + (p * kRows + r) * w_stride;
-            for (std::size_t b = 0; b < L.nb; ++b) {
-                const unsigned char* blk = row + b * block;
-                std::memcpy(panel + L.scales(b) + r * 2, blk, 2);
-                for (std::size_t j = 0; j < L.vecs; ++j) {
-                    unsigned char* to = panel + L.quants(b) + j * 64 + 4 * r;
-                    std::memcpy(to, blk + 2 + 4 * j, 4);
-                    if (!L.q4) {
-                        for (int i = 0; i < 4; ++i) to[i] ^= 0x80;
-                    }
-                }
-            }
-        }
+    for (std::size_t p = 0; p * kRows < rows; ++p) {
+        pack_panel(L, src + p * kRows * w_stride, w_stride, std::min(kRows, rows - p * kRows),
+                   dst + p * L.panel_stride);
     }
 }
 
-bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0, std::size_t r1,
-                        const void* A, std::size_t n, float* y, std::size_t ldy) {
+namespace {
+
+template <class PanelOf>
+bool run_panels(const Layout& L, std::size_t k, std::size_t r0, std::size_t r1, const void* A,
+                std::size_t n, float* y, std::size_t ldy, PanelOf&& panel_of) {
     if (r0 >= r1 || n == 0) return true;
-    const Layout L = layout(w, k);
     const std::size_t a_stride = act_row_bytes(GgmlType::Q8_0, k);
     const std::size_t sums_at = (L.nb * kActBlock + 63) & ~std::size_t{63};
     // Every (token, block)'s seed and scale, computed once for all panels.
@@ -210,7 +236,6 @@ bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0
             in.d = _cvtsh_ss(h);
         }
     }
-    const auto* panels = static_cast<const unsigned char*>(P);
     // With several tokens, a Q4_0 panel is unpacked once into Q8_0's layout (nibbles as bytes,
     // scales alongside) so the tiles skip the per-token-pair unpacking; the seeds keep Q4_0's
     // bias, so the products are the same bits.
@@ -224,7 +249,12 @@ bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0
         const std::size_t lo = r0 > first ? r0 - first : 0;
         const std::size_t hi = r1 - first < kRows ? r1 - first : kRows;
         const auto m = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-        const unsigned char* panel = panels + p * L.panel_stride;
+        const unsigned char* panel = panel_of(p);
+        if (panel == nullptr) {
+            std::free(unpacked);
+            if (info != stack_info) std::free(info);
+            return false;
+        }
         if (unpacked != nullptr) {
             const __m512i low = _mm512_set1_epi8(0x0f);
             for (std::size_t b = 0; b < L.nb; ++b) {
@@ -260,6 +290,38 @@ bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0
     std::free(unpacked);
     if (info != stack_info) std::free(info);
     return true;
+}
+
+}  // namespace
+
+bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0, std::size_t r1,
+                        const void* A, std::size_t n, float* y, std::size_t ldy) {
+    const Layout L = layout(w, k);
+    const auto* panels = static_cast<const unsigned char*>(P);
+    return run_panels(L, k, r0, r1, A, n, y, ldy,
+                      [&](std::size_t p) { return panels + p * L.panel_stride; });
+}
+
+// Row-major weights (a context whose weights were not repacked at load): each panel is packed
+// on the fly into scratch, with one gather per vector, and multiplied by the same kernel, so the
+// results are the packed ones bit for bit. Without scratch memory, or for row strides the
+// 32-bit gather offsets cannot reach, the portable path computes the same bits.
+void avx512_gemm_quant(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
+                       std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+                       std::size_t ldy) {
+    const Layout L = layout(w, k);
+    auto* scratch = w_stride <= 0x7fffffffu / kRows
+                        ? static_cast<unsigned char*>(std::aligned_alloc(64, L.panel_stride))
+                        : nullptr;
+    const auto* rows = static_cast<const unsigned char*>(W);
+    const bool ok = scratch != nullptr &&
+                    run_panels(L, k, r0, r1, A, n, y, ldy, [&](std::size_t p) {
+                        pack_panel(L, rows + p * kRows * w_stride, w_stride,
+                                   std::min(kRows, r1 - p * kRows), scratch);
+                        return static_cast<const unsigned char*>(scratch);
+                    });
+    std::free(scratch);
+    if (!ok) portable_kernels().gemm(w, W, w_stride, k, r0, r1, A, n, y, ldy);
 }
 
 }  // namespace pylon::runtime::kernels::detail

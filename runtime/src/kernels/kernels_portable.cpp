@@ -154,18 +154,6 @@ void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::s
     }
 }
 
-float dot_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t n) {
-    const float* h = half_table();
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < n; ++i) sum += h[a[i]] * h[b[i]];
-    return sum;
-}
-
-void axpy_f16(float a, const std::uint16_t* x, float* y, std::size_t n) {
-    const float* h = half_table();
-    for (std::size_t i = 0; i < n; ++i) y[i] += a * h[x[i]];
-}
-
 void f32_to_f16(const float* x, std::uint16_t* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
 }
@@ -175,8 +163,8 @@ void f16_to_f32(const std::uint16_t* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = h[x[i]];
 }
 
-constexpr Kernels kTable{Isa::portable, prepare_act, gemm,       dot_f16, axpy_f16,
-                         f32_to_f16,    f16_to_f32,  nullptr,    nullptr, nullptr};
+constexpr Kernels kTable{Isa::portable, prepare_act, gemm,    f32_to_f16,
+                         f16_to_f32,    nullptr,     nullptr, nullptr};
 
 }  // namespace
 

@@ -40,10 +40,7 @@ struct Kernels {
     // n >= 1 (n == 1 is decode: optimise for streaming W once) and any row range.
     void (*gemm)(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
                  std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy);
-    // Attention helpers over half-precision K/V rows.
-    float (*dot_f16)(const std::uint16_t* a, const std::uint16_t* b, std::size_t n);
-    // y[i] += a * x[i]
-    void (*axpy_f16)(float a, const std::uint16_t* x, float* y, std::size_t n);
+    // Half-precision conversions (round to nearest even).
     void (*f32_to_f16)(const float* x, std::uint16_t* y, std::size_t n);
     void (*f16_to_f32)(const std::uint16_t* x, float* y, std::size_t n);
 
