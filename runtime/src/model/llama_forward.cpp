@@ -9,7 +9,6 @@
 
 #include "model/forward_buffers.h"
 #include "model/attention.h"
-#include "pylon/runtime/fp16.h"
 #include "pylon/runtime/quant.h"
 
 namespace pylon::runtime {
