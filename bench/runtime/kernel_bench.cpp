@@ -126,13 +126,13 @@ int main(int argc, char** argv) {
                 std::vector<float> y(s.rows * 512);
                 std::size_t next = 0;
                 const double cold_s = time_per_call([&] {
-                    kt.gemm(type, cold.data() + next * bytes, stride, s.k, 0, s.rows, act.data(), 1,
-                            y.data(), s.rows);
+                    kt.gemm(type, cold.data() + next * bytes, stride, s.k, s.rows, 0, s.rows,
+                            act.data(), 1, y.data(), s.rows);
                     next = (next + 1) % copies;
                 });
                 const double hot_s = time_per_call([&] {
-                    kt.gemm(type, base.data(), stride, s.k, 0, s.rows, act.data(), 1, y.data(),
-                            s.rows);
+                    kt.gemm(type, base.data(), stride, s.k, s.rows, 0, s.rows, act.data(), 1,
+                            y.data(), s.rows);
                 });
                 char shape[32];
                 std::snprintf(shape, sizeof shape, "%zux%zu", s.rows, s.k);
@@ -156,26 +156,27 @@ int main(int argc, char** argv) {
                     }
                     std::size_t pnext = 0;
                     const double pcold = time_per_call([&] {
-                        kt.gemm_packed(type, p0 + pnext * pbytes, s.k, 0, s.rows, act.data(), 1,
-                                       y.data(), s.rows);
+                        kt.gemm_packed(type, p0 + pnext * pbytes, s.k, s.rows, 0, s.rows,
+                                       act.data(), 1, y.data(), s.rows);
                         pnext = (pnext + 1) % pcopies;
                     });
                     const double phot = time_per_call([&] {
-                        kt.gemm_packed(type, p0, s.k, 0, s.rows, act.data(), 1, y.data(), s.rows);
+                        kt.gemm_packed(type, p0, s.k, s.rows, 0, s.rows, act.data(), 1, y.data(),
+                                       s.rows);
                     });
                     std::printf("%-6s %-8s %-12s %10.1f %10.2f %10.1f %10.2f\n",
                                 std::string(type_name(type)).c_str(),
                                 (std::string(kn::isa_name(isa)) + "+pk").c_str(), shape,
-                                pcold * 1e6, static_cast<double>(bytes) / pcold / 1e9,
-                                phot * 1e6, static_cast<double>(bytes) / phot / 1e9);
+                                pcold * 1e6, static_cast<double>(bytes) / pcold / 1e9, phot * 1e6,
+                                static_cast<double>(bytes) / phot / 1e9);
                     std::fflush(stdout);
                 }
                 // Prefill on the portable path is too slow for the vocabulary matrix.
                 if (!prefill || (isa == kn::Isa::portable && s.rows > 4096)) continue;
                 const std::size_t n = 512;
                 const double pre_s = time_per_call([&] {
-                    kt.gemm(type, base.data(), stride, s.k, 0, s.rows, act.data(), n, y.data(),
-                            s.rows);
+                    kt.gemm(type, base.data(), stride, s.k, s.rows, 0, s.rows, act.data(), n,
+                            y.data(), s.rows);
                 });
                 char line[160];
                 std::snprintf(line, sizeof line, "%-6s %-8s %-12s n=%zu %10.1f ms %8.1f GOP/s",

@@ -36,12 +36,13 @@ Case make_case(std::mt19937& rng, std::size_t hd, std::size_t n_kv, float q_scal
     for (auto& x : c.k) x = fp32_to_fp16(nd(rng));
     c.v.assign(hd * c.v_stride, 0);
     for (std::size_t e = 0; e < hd; ++e) {
-        for (std::size_t j = 0; j < c.v_stride; ++j) c.v[e * c.v_stride + j] = fp32_to_fp16(nd(rng));
+        for (std::size_t j = 0; j < c.v_stride; ++j)
+            c.v[e * c.v_stride + j] = fp32_to_fp16(nd(rng));
     }
     return c;
 }
 
-std::vector<float> run(detail::AttendFn fn, const Case& c) {
+std::vector<float> run(detail::AttendFn fn, const Case& c, bool batched) {
     const std::size_t n_pad = (c.n_kv + 31) / 32 * 32;
     std::vector<float> s(n_pad + 32, NAN), qf(c.hd + 32, NAN), out(c.hd, NAN);
     std::vector<std::uint16_t> q16(c.hd + 32), p16(n_pad, 0x7e00);
@@ -55,6 +56,7 @@ std::vector<float> run(detail::AttendFn fn, const Case& c) {
     job.n_kv = c.n_kv;
     job.scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
     job.out = out.data();
+    job.batched = batched;
     fn(job, {s.data(), qf.data(), q16.data(), p16.data()});
     return out;
 }
@@ -91,21 +93,25 @@ TEST_CASE("attention: every kernel path gives the portable path's bits", "[runti
     for (std::size_t hd : hds) {
         for (std::size_t n : lens) {
             for (float q_scale : {0.3f, 3.0f}) {
-                const Case c = make_case(rng, hd, n, q_scale);
-                const auto want = run(detail::attend_portable, c);
-                const auto ref = reference(c);
-                for (std::size_t e = 0; e < hd; ++e) {
-                    INFO("hd " << hd << " n_kv " << n << " e " << e);
-                    REQUIRE(std::isfinite(want[e]));
-                    // Probabilities and queries rounded to half: agreement to ~1e-3 relative.
-                    CHECK(std::abs(want[e] - ref[e]) <= 4e-3 * (1.0 + std::abs(ref[e])));
-                }
-                for (auto isa : {kernels::Isa::avx2, kernels::Isa::avx512}) {
-                    if (!kernels::isa_supported(isa)) continue;
-                    const auto got = run(detail::attend_for(isa), c);
-                    INFO(kernels::isa_name(isa) << " hd " << hd << " n_kv " << n);
-                    CHECK(std::memcmp(got.data(), want.data(), hd * sizeof(float)) == 0);
-                    ++compared;
+                // Alone (decode: ggml_vec_dot_f16's order) and in a batch (tinyBLAS's).
+                for (bool batched : {false, true}) {
+                    const Case c = make_case(rng, hd, n, q_scale);
+                    const auto want = run(detail::attend_portable, c, batched);
+                    const auto ref = reference(c);
+                    for (std::size_t e = 0; e < hd; ++e) {
+                        INFO("hd " << hd << " n_kv " << n << " e " << e);
+                        REQUIRE(std::isfinite(want[e]));
+                        // Probabilities and queries rounded to half: agreement to ~1e-3 relative.
+                        CHECK(std::abs(want[e] - ref[e]) <= 4e-3 * (1.0 + std::abs(ref[e])));
+                    }
+                    for (auto isa : {kernels::Isa::avx2, kernels::Isa::avx512}) {
+                        if (!kernels::isa_supported(isa)) continue;
+                        const auto got = run(detail::attend_for(isa), c, batched);
+                        INFO(kernels::isa_name(isa)
+                             << " hd " << hd << " n_kv " << n << " batched " << batched);
+                        CHECK(std::memcmp(got.data(), want.data(), hd * sizeof(float)) == 0);
+                        ++compared;
+                    }
                 }
             }
         }

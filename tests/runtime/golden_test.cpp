@@ -21,7 +21,9 @@ using namespace pylon::runtime;
 
 namespace {
 
-std::string data_dir() { return std::string(PYLON_TEST_DATA) + "/runtime"; }
+std::string data_dir() {
+    return std::string(PYLON_TEST_DATA) + "/runtime";
+}
 
 nlohmann::json load_golden(const std::string& quant) {
     std::ifstream in(data_dir() + "/golden/stories260K-" + quant + ".json");
@@ -49,6 +51,7 @@ int argmax(std::span<const float> logits) {
 struct Outcome {
     std::vector<int> ids;
     double max_logprob_error = 0;
+    int compared = 0, within_1e3 = 0;  // golden top-3 log-probs compared, and those within 1e-3
 };
 
 // Greedy decoding of n tokens after `prompt`, comparing at each step (while the trajectories
@@ -67,9 +70,11 @@ Outcome run_case(Context& ctx, const nlohmann::json& c) {
             // Our log-probability of each of the golden top-3 ids (whatever our own ranking).
             const auto lp = log_softmax(*logits);
             for (const auto& g : golden_top[step]) {
-                const double err = std::abs(lp.at(g["id"].get<std::size_t>()) -
-                                            g["logprob"].get<double>());
+                const double err =
+                    std::abs(lp.at(g["id"].get<std::size_t>()) - g["logprob"].get<double>());
                 out.max_logprob_error = std::max(out.max_logprob_error, err);
+                ++out.compared;
+                if (err <= 1e-3) ++out.within_1e3;
             }
         }
         out.ids.push_back(next);
@@ -106,23 +111,23 @@ TEST_CASE("golden: greedy ids and log-probabilities match llama.cpp", "[runtime]
         INFO(quant << " " << kernels::isa_name(isa) << " t=" << threads << ": " << c["prompt"]);
         const Outcome got = run_case(**ctx, c);
         const auto want = c["generated_token_ids"].get<std::vector<int>>();
-        // The quantized products follow ggml_vec_dot_q*_q8_0's eight lanes on every path, and
-        // all 64 greedy tokens of every case match on every path and thread count, near-ties
-        // included (the Q8_0/Q4_0 goldens have top-2 margins below 0.1 nats after 14 to 45
-        // tokens, so this also guards the summation orders).
+        // Every product, the attention, RoPE and SwiGLU sum in llama.cpp's order on every path
+        // (kernels.h, attention.h), so all 64 greedy tokens of every case match on every path
+        // and thread count, near-ties included (the Q8_0/Q4_0 goldens have top-2 margins below
+        // 0.1 nats after 14 to 45 tokens).
         CHECK(got.ids == want);
-        if (quant == "q4_0" && isa == kernels::Isa::avx512) {
-            // Every product here (Q4_0, the Q8_0 output, F16 ffn_down with k = 172 in
-            // ggml_vec_dot_f16's order) and the attention follow llama.cpp's rounding exactly:
-            // measured max error 6.5e-6.
+        if (quant != "f32") {
+            // Logits bit-identical to llama.cpp's: the error is the goldens' 5 decimals
+            // (measured 6.5e-6 on every path).
             CHECK(got.max_logprob_error < 1e-4);
-        }
-        if (quant == "f32" || quant == "f16") {
-            // Known gap: llama.cpp rounds queries and attention probabilities to half precision;
-            // one-ulp differences upstream flip some of those roundings, so top-3 log-probs agree
-            // to ~1e-5 for the first steps and drift to a few 1e-3 (largest on tokens with
-            // log-probabilities below -8).
-            CHECK(got.max_logprob_error < (quant == "f32" ? 1e-2 : 2.5e-2));
+        } else {
+            // Our logits are bit-identical to those of llama.cpp b4753 built here (checked
+            // with its eval callback, all 64 steps of all 4 cases); that build, like ours,
+            // has 754 of the 768 golden log-probs within 1e-3 and the rest within 1.6e-3. The
+            // F32 golden came from b4748 on another CPU (Zen 4): F32 results depend on how the
+            // compiler vectorised ggml_vec_dot_f32's leftovers (docs/BENCHMARKS.md).
+            CHECK(got.max_logprob_error < 2e-3);
+            CHECK(got.within_1e3 * 100 >= got.compared * 95);  // per case: 186 to 192 of 192
         }
     }
 }
@@ -146,13 +151,19 @@ TEST_CASE("golden: a prompt evaluated in one batch or token by token gives the s
     auto b = (*single)->eval(prompt, true);
     REQUIRE(b.ok());
     REQUIRE(b->size() == all.size());
-    for (std::size_t i = 0; i < all.size(); ++i) REQUIRE(std::abs((*b)[i] - all[i]) < 1e-4);
-    // The last row of all_logits is what a last-token-only eval returns.
+    // As in llama.cpp, F32 products and the attention sum in a batch-dependent order
+    // (kernels.h): rounding-level differences only (measured up to 1.2e-4 on logits of
+    // magnitude ~10, through half-precision roundings in the attention).
+    for (std::size_t i = 0; i < all.size(); ++i) REQUIRE(std::abs((*b)[i] - all[i]) < 1e-3);
+    // The last row of all_logits is what a last-token-only eval returns (to rounding: the last
+    // layer's FFN then runs for one token).
     (*batch)->reset();
     auto last = (*batch)->eval(prompt);
     REQUIRE(last.ok());
     const std::size_t nv = (*model)->hparams().n_vocab;
-    for (std::size_t i = 0; i < nv; ++i) REQUIRE((*last)[i] == all[all.size() - nv + i]);
+    for (std::size_t i = 0; i < nv; ++i) {
+        REQUIRE(std::abs((*last)[i] - all[all.size() - nv + i]) < 1e-3);
+    }
 }
 
 TEST_CASE("context: refuses bad tokens and overflow without evaluating", "[runtime][golden]") {

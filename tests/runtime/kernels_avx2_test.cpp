@@ -79,9 +79,10 @@ void check_gemm_agrees(const Case& c, const std::vector<unsigned char>& weights)
     constexpr float kUntouched = -12345.0f;
     std::vector<float> y_ref(c.n * ldy, kUntouched);
     std::vector<float> y(c.n * ldy, kUntouched);
-    portable.gemm(c.type, weights.data(), w_stride, c.k, c.r0, c.r1, act.data(), c.n, y_ref.data(),
-                  ldy);
-    avx2.gemm(c.type, weights.data(), w_stride, c.k, c.r0, c.r1, act.data(), c.n, y.data(), ldy);
+    portable.gemm(c.type, weights.data(), w_stride, c.k, c.rows, c.r0, c.r1, act.data(), c.n,
+                  y_ref.data(), ldy);
+    avx2.gemm(c.type, weights.data(), w_stride, c.k, c.rows, c.r0, c.r1, act.data(), c.n, y.data(),
+              ldy);
 
     std::vector<float> w_row(c.k);
     for (std::size_t t = 0; t < c.n; ++t) {
@@ -240,11 +241,11 @@ TEST_CASE("avx2: Q8_0 weights at -128 and 127 give exact products, as in ggml", 
     }
     const auto act = prepare_rows(avx2, GgmlType::Q8_0, x.data(), kK, kN);
     std::vector<float> y_ref(kN * kRows), y(kN * kRows);
-    portable.gemm(GgmlType::Q8_0, w.data(), sizeof(BlockQ8_0) * 2, kK, 0, kRows, act.data(), kN,
-                  y_ref.data(), kRows);
+    portable.gemm(GgmlType::Q8_0, w.data(), sizeof(BlockQ8_0) * 2, kK, kRows, 0, kRows, act.data(),
+                  kN, y_ref.data(), kRows);
     for (std::size_t n : {std::size_t{1}, kN}) {
-        avx2.gemm(GgmlType::Q8_0, w.data(), sizeof(BlockQ8_0) * 2, kK, 0, kRows, act.data(), n,
-                  y.data(), kRows);
+        avx2.gemm(GgmlType::Q8_0, w.data(), sizeof(BlockQ8_0) * 2, kK, kRows, 0, kRows, act.data(),
+                  n, y.data(), kRows);
         for (std::size_t t = 0; t < n; ++t) {
             for (std::size_t r = 0; r < kRows; ++r) {
                 std::int64_t exact = 0;

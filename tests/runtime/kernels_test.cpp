@@ -137,7 +137,8 @@ TEST_CASE("kernels: portable products match a double-precision reference", "[ker
                 av.push_back(act_values(type, act.data() + t * as, k));
             }
             std::vector<float> y(n * rows, -1.0f);
-            kt.gemm(type, w.bytes.data(), w.stride, k, 0, rows, act.data(), n, y.data(), rows);
+            kt.gemm(type, w.bytes.data(), w.stride, k, rows, 0, rows, act.data(), n, y.data(),
+                    rows);
             for (std::size_t t = 0; t < n; ++t) {
                 for (std::size_t r = 0; r < rows; ++r) {
                     double ref = 0, mag = 0;
@@ -152,69 +153,73 @@ TEST_CASE("kernels: portable products match a double-precision reference", "[ker
     }
 }
 
-TEST_CASE("kernels: every supported table agrees with the portable one", "[kernels]") {
+TEST_CASE("kernels: every supported table gives the portable products bit for bit", "[kernels]") {
     const auto& port = table(Isa::portable);
     std::mt19937 rng(2024);
-    const std::size_t rows = 37, n_max = 33, ldy = rows + 5;
+    const std::size_t n_max = 33;
     for (Isa isa : {Isa::avx2, Isa::avx512}) {
         if (!isa_supported(isa)) {
             WARN("skipping " << isa_name(isa) << ": not supported by this CPU");
             continue;
         }
         const auto& kt = table(isa);
-        for (GgmlType type : kTypes) {
-            for (std::size_t k : {32u, 64u, 96u, 172u, 256u, 768u, 2048u, 4128u}) {
-                if (k % 32 != 0 && (type == GgmlType::Q8_0 || type == GgmlType::Q4_0)) continue;
-                CAPTURE(isa_name(isa), type_name(type), k);
-                const Weights w = make_weights(rng, type, rows, k);
-                const std::size_t as = act_row_bytes(type, k);
-                std::vector<unsigned char> act(n_max * as), mine(n_max * as, 0xcd);
-                std::vector<std::vector<float>> av;
-                for (std::size_t t = 0; t < n_max; ++t) {
-                    const auto x = random_values(rng, k);
-                    port.prepare_act(type, x.data(), k, act.data() + t * as);
-                    kt.prepare_act(type, x.data(), k, mine.data() + t * as);
-                    av.push_back(act_values(type, act.data() + t * as, k));
-                }
-                REQUIRE(act == mine);
-                // Scale of each product's terms, for a tolerance that is relative to the
-                // summands (results near zero after cancellation stay checkable).
-                std::vector<double> mag(n_max * rows);
-                for (std::size_t t = 0; t < n_max; ++t) {
-                    for (std::size_t r = 0; r < rows; ++r) {
-                        double m = 0;
-                        for (std::size_t i = 0; i < k; ++i) {
-                            m += std::fabs(static_cast<double>(w.values[r * k + i]) * av[t][i]);
-                        }
-                        mag[t * rows + r] = m;
+        // 37 rows: F32/F16 always in ggml_vec_dot's order, Q4_0 in group lanes; 40 rows:
+        // tinyBLAS's order for batches with k % 16 == 0, Q4_0 in the repacked block order.
+        for (std::size_t rows : {37u, 40u}) {
+            const std::size_t ldy = rows + 5;
+            for (GgmlType type : kTypes) {
+                for (std::size_t k : {32u, 64u, 96u, 172u, 256u, 768u, 2048u, 4128u}) {
+                    if (k % 32 != 0 && (type == GgmlType::Q8_0 || type == GgmlType::Q4_0)) continue;
+                    CAPTURE(isa_name(isa), type_name(type), k, rows);
+                    const Weights w = make_weights(rng, type, rows, k);
+                    const std::size_t as = act_row_bytes(type, k);
+                    std::vector<unsigned char> act(n_max * as), mine(n_max * as, 0xcd);
+                    std::vector<std::vector<float>> av;
+                    for (std::size_t t = 0; t < n_max; ++t) {
+                        const auto x = random_values(rng, k);
+                        port.prepare_act(type, x.data(), k, act.data() + t * as);
+                        kt.prepare_act(type, x.data(), k, mine.data() + t * as);
+                        av.push_back(act_values(type, act.data() + t * as, k));
                     }
-                }
-                const std::pair<std::size_t, std::size_t> ranges[] = {
-                    {0, rows}, {1, rows - 2}, {3, 4}, {5, 12}, {13, 30}};
-                for (std::size_t n : {1u, 2u, 3u, 4u, 5u, 7u, 8u, 16u, 33u}) {
-                    for (auto [r0, r1] : ranges) {
-                        CAPTURE(n, r0, r1);
-                        std::vector<float> want(n * ldy, 1234.5f), got(n * ldy, 1234.5f);
-                        port.gemm(type, w.bytes.data(), w.stride, k, r0, r1, act.data(), n,
-                                  want.data(), ldy);
-                        kt.gemm(type, w.bytes.data(), w.stride, k, r0, r1, act.data(), n,
-                                got.data(), ldy);
-                        for (std::size_t t = 0; t < n; ++t) {
-                            for (std::size_t r = 0; r < ldy; ++r) {
-                                const std::size_t i = t * ldy + r;
-                                if (r < r0 || r >= r1) {
-                                    REQUIRE(got[i] == 1234.5f);  // outside the range: untouched
-                                    continue;
-                                }
-                                if (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) {
-                                    // Every path rounds like ggml_vec_dot_q*_q8_0: same bits.
+                    REQUIRE(act == mine);
+                    // Scale of each product's terms, for a tolerance that is relative to the
+                    // summands (results near zero after cancellation stay checkable).
+                    std::vector<double> mag(n_max * rows), ref(n_max * rows);
+                    for (std::size_t t = 0; t < n_max; ++t) {
+                        for (std::size_t r = 0; r < rows; ++r) {
+                            double m = 0, e = 0;
+                            for (std::size_t i = 0; i < k; ++i) {
+                                const double p =
+                                    static_cast<double>(w.values[r * k + i]) * av[t][i];
+                                m += std::fabs(p);
+                                e += p;
+                            }
+                            mag[t * rows + r] = m;
+                            ref[t * rows + r] = e;
+                        }
+                    }
+                    const std::pair<std::size_t, std::size_t> ranges[] = {
+                        {0, rows}, {1, rows - 2}, {3, 4}, {5, 12}, {13, 30}};
+                    for (std::size_t n : {1u, 2u, 3u, 4u, 5u, 7u, 8u, 16u, 33u}) {
+                        for (auto [r0, r1] : ranges) {
+                            CAPTURE(n, r0, r1);
+                            std::vector<float> want(n * ldy, 1234.5f), got(n * ldy, 1234.5f);
+                            port.gemm(type, w.bytes.data(), w.stride, k, rows, r0, r1, act.data(),
+                                      n, want.data(), ldy);
+                            kt.gemm(type, w.bytes.data(), w.stride, k, rows, r0, r1, act.data(), n,
+                                    got.data(), ldy);
+                            for (std::size_t t = 0; t < n; ++t) {
+                                for (std::size_t r = 0; r < ldy; ++r) {
+                                    const std::size_t i = t * ldy + r;
+                                    if (r < r0 || r >= r1) {
+                                        REQUIRE(got[i] == 1234.5f);  // outside the range: untouched
+                                        continue;
+                                    }
+                                    // Every path sums in llama.cpp's order (kernels.h): same bits.
                                     CAPTURE(t, r, got[i], want[i]);
                                     REQUIRE(std::memcmp(&got[i], &want[i], 4) == 0);
-                                    continue;
-                                }
-                                if (!close(got[i], want[i], mag[t * rows + r])) {
-                                    CAPTURE(t, r, got[i], want[i], mag[t * rows + r]);
-                                    REQUIRE(false);
+                                    REQUIRE(close(got[i], static_cast<float>(ref[t * rows + r]),
+                                                  mag[t * rows + r]));
                                 }
                             }
                         }
@@ -301,7 +306,7 @@ TEST_CASE("kernels: packed weights give the portable products bit for bit, for e
         for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
             REQUIRE(kt.packed_bytes(GgmlType::F32, 16, 64) == 0);  // only the quantized types
             for (std::size_t k : {32u, 96u, 256u, 768u}) {
-                for (std::size_t rows : {1u, 15u, 16u, 17u, 37u}) {
+                for (std::size_t rows : {1u, 15u, 16u, 17u, 24u, 37u, 40u}) {
                     CAPTURE(isa_name(isa), type_name(type), k, rows);
                     ran = true;
                     const Weights w = make_weights(rng, type, rows, k);
@@ -323,11 +328,11 @@ TEST_CASE("kernels: packed weights give the portable products bit for bit, for e
                     // One token at a time: the reference bits for every batch below.
                     std::vector<float> single(n_max * ldy, 0.0f);
                     for (std::size_t t = 0; t < n_max; ++t) {
-                        REQUIRE(kt.gemm_packed(type, packed, k, 0, rows, act.data() + t * as, 1,
-                                               single.data() + t * ldy, ldy));
+                        REQUIRE(kt.gemm_packed(type, packed, k, rows, 0, rows, act.data() + t * as,
+                                               1, single.data() + t * ldy, ldy));
                     }
                     std::vector<float> want(n_max * ldy, 0.0f);
-                    port.gemm(type, w.bytes.data(), w.stride, k, 0, rows, act.data(), n_max,
+                    port.gemm(type, w.bytes.data(), w.stride, k, rows, 0, rows, act.data(), n_max,
                               want.data(), ldy);
                     for (std::size_t t = 0; t < n_max; ++t) {
                         for (std::size_t r = 0; r < rows; ++r) {
@@ -342,7 +347,7 @@ TEST_CASE("kernels: packed weights give the portable products bit for bit, for e
                             if (r0 >= r1) continue;
                             CAPTURE(n, r0, r1);
                             std::vector<float> got(n * ldy, 1234.5f);
-                            REQUIRE(kt.gemm_packed(type, packed, k, r0, r1, act.data(), n,
+                            REQUIRE(kt.gemm_packed(type, packed, k, rows, r0, r1, act.data(), n,
                                                    got.data(), ldy));
                             for (std::size_t t = 0; t < n; ++t) {
                                 for (std::size_t r = 0; r < ldy; ++r) {

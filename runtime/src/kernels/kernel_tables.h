@@ -23,14 +23,14 @@ const Kernels& avx512_kernels() noexcept;  // defined in kernels_avx512.cpp (x86
 // Internal to the AVX-512 path (only called after its CPU check), kernels_packed_avx512.cpp:
 // Q4_0/Q8_0 products over row-major weights (each 16-row panel packed on the fly) ...
 void avx512_gemm_quant(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
-                       std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
-                       std::size_t ldy);
+                       std::size_t m, std::size_t r0, std::size_t r1, const void* A,
+                       std::size_t n, float* y, std::size_t ldy);
 
 // ... and over weights packed at load (see Kernels).
 std::size_t avx512_packed_bytes(GgmlType w, std::size_t rows, std::size_t k) noexcept;
 void avx512_pack(GgmlType w, const void* W, std::size_t w_stride, std::size_t rows, std::size_t k,
                  void* out) noexcept;
-bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0, std::size_t r1,
-                        const void* A, std::size_t n, float* y, std::size_t ldy);
+bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t m, std::size_t r0,
+                        std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy);
 
 }  // namespace pylon::runtime::kernels::detail

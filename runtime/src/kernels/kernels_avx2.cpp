@@ -32,22 +32,12 @@ float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Eight elements as floats, and the first m < 8 of them with zeros after (never reading past m).
+// Eight elements as floats.
 __m256 load8(const float* p) {
     return _mm256_loadu_ps(p);
 }
 __m256 load8(const std::uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-constexpr std::int32_t kTailMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-__m256 load_tail(const float* p, std::size_t m) {
-    const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + 8 - m));
-    return _mm256_maskload_ps(p, mask);
-}
-__m256 load_tail(const std::uint16_t* p, std::size_t m) {
-    std::uint16_t buf[8] = {};
-    std::memcpy(buf, p, m * sizeof(std::uint16_t));
-    return load8(buf);
 }
 
 // --- activation rows --------------------------------------------------------------------------
@@ -174,21 +164,9 @@ using TileFn = void (*)(const unsigned char* W, std::size_t w_stride, std::size_
                         const unsigned char* A, std::size_t a_stride, std::size_t t, float* y,
                         std::size_t ldy);
 
-template <class E, int R, int T, bool kTail>
-inline void plain_step(__m256 (&acc)[R][T], const E* const (&wr)[R], const E* const (&ar)[T],
-                       std::size_t e, std::size_t m) {
-    __m256 x[R];
-#pragma GCC unroll 4
-    for (int i = 0; i < R; ++i) x[i] = kTail ? load_tail(wr[i] + e, m) : load8(wr[i] + e);
-#pragma GCC unroll 4
-    for (int j = 0; j < T; ++j) {
-        const __m256 a = kTail ? load_tail(ar[j] + e, m) : load8(ar[j] + e);
-#pragma GCC unroll 4
-        for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(x[i], a, acc[i][j]);
-    }
-}
-
-// F32 x F32 and F16 x F16 (E = float or std::uint16_t holding halves).
+// F32 x F32 and F16 x F16 (E = float or std::uint16_t holding halves) in tinyBLAS's order
+// (kernels.h): each output one 16-lane FMA chain, here two 8-lane halves, reduced as
+// _mm512_reduce_add_ps does (8+8 = the halves' sum, then hsum's tree). k % 16 == 0.
 template <class E, int R, int T>
 void plain_tile(const unsigned char* W, std::size_t w_stride, std::size_t k, std::size_t r,
                 const unsigned char* A, std::size_t a_stride, std::size_t t, float* y,
@@ -197,15 +175,86 @@ void plain_tile(const unsigned char* W, std::size_t w_stride, std::size_t k, std
     const E* ar[T];
     for (int i = 0; i < R; ++i) wr[i] = reinterpret_cast<const E*>(W + (r + i) * w_stride);
     for (int j = 0; j < T; ++j) ar[j] = reinterpret_cast<const E*>(A + (t + j) * a_stride);
-    __m256 acc[R][T];
+    __m256 acc[R][T][2];
     for (int i = 0; i < R; ++i) {
-        for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < T; ++j) acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
     }
-    std::size_t e = 0;
-    for (; e + 8 <= k; e += 8) plain_step<E, R, T, false>(acc, wr, ar, e, 8);
-    if (e < k) plain_step<E, R, T, true>(acc, wr, ar, e, k - e);
+    for (std::size_t e = 0; e < k; e += 16) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+            __m256 x[R];
+#pragma GCC unroll 4
+            for (int i = 0; i < R; ++i) x[i] = load8(wr[i] + e + 8 * h);
+#pragma GCC unroll 4
+            for (int j = 0; j < T; ++j) {
+                const __m256 a = load8(ar[j] + e + 8 * h);
+#pragma GCC unroll 4
+                for (int i = 0; i < R; ++i) acc[i][j][h] = _mm256_fmadd_ps(x[i], a, acc[i][j][h]);
+            }
+        }
+    }
     for (int i = 0; i < R; ++i) {
-        for (int j = 0; j < T; ++j) y[(t + j) * ldy + r + i] = hsum(acc[i][j]);
+        for (int j = 0; j < T; ++j) {
+            y[(t + j) * ldy + r + i] = hsum(_mm256_add_ps(acc[i][j][1], acc[i][j][0]));
+        }
+    }
+}
+
+// ggml_vec_dot_f32/f16's order (kernels.h): 4 x 16 lanes (here 4 x 2 x 8) over 64-element
+// steps, folded (0+2, 1+3, 0+1) and reduced like _mm512_reduce_add_ps, then the leftovers one
+// at a time (F32 in float as GCC compiles ggml's loop, F16 in double).
+template <class E>
+float vec_row(const E* x, const E* a, std::size_t k) {
+    const std::size_t np = k & ~std::size_t{63};
+    float main = 0.0f;
+    if (np > 0) {
+        __m256 acc[4][2];
+        for (int u = 0; u < 4; ++u) acc[u][0] = acc[u][1] = _mm256_setzero_ps();
+        for (std::size_t i = 0; i < np; i += 64) {
+            _mm_prefetch(reinterpret_cast<const char*>(x + i) + 1024, _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; ++u) {
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; ++h) {
+                    const std::size_t e = i + 16 * u + 8 * h;
+                    acc[u][h] = _mm256_fmadd_ps(load8(x + e), load8(a + e), acc[u][h]);
+                }
+            }
+        }
+        __m256 f[2];
+        for (int h = 0; h < 2; ++h) {
+            f[h] = _mm256_add_ps(_mm256_add_ps(acc[0][h], acc[2][h]),
+                                 _mm256_add_ps(acc[1][h], acc[3][h]));
+        }
+        main = hsum(_mm256_add_ps(f[1], f[0]));
+    }
+    if constexpr (std::is_same_v<E, float>) {  // GCC's code for ggml's loop (portable path)
+        float sum = main;
+        const std::size_t fused = np + (k - np) / 4 * 4;
+        for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
+        __m128 s = _mm_set_ss(sum);
+        for (std::size_t i = fused; i < k; ++i) {
+            s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
+        }
+        return _mm_cvtss_f32(s);
+    } else {
+        double sum = main;
+        for (std::size_t i = np; i < k; ++i) {
+            sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
+        }
+        return static_cast<float>(sum);
+    }
+}
+
+template <class E>
+void vec_rows(const unsigned char* W, std::size_t w_stride, std::size_t k, std::size_t r0,
+              std::size_t r1, const unsigned char* A, std::size_t a_stride, std::size_t n, float* y,
+              std::size_t ldy) {
+    for (std::size_t t = 0; t < n; ++t) {
+        const E* a = reinterpret_cast<const E*>(A + t * a_stride);
+        for (std::size_t r = r0; r < r1; ++r) {
+            y[t * ldy + r] = vec_row(reinterpret_cast<const E*>(W + r * w_stride), a, k);
+        }
     }
 }
 
@@ -216,7 +265,8 @@ void plain_tile(const unsigned char* W, std::size_t w_stride, std::size_t k, std
 //         activations never hold -128, and |pair sums| <= 2*128*127 so maddubs never saturates.
 //   Q4_0: the nibble u = x + 8 (unsigned) times y, minus 8 * (y's group sum from the activation
 //         row), which saves the sign operations of the ggml form and gives the same lanes.
-template <class B, int R, int T>
+// kBlocks (Q4_0 only): the repacked kernels' order (kernels.h), else the group lanes.
+template <class B, bool kBlocks, int R, int T>
 void quant_tile(const unsigned char* W, std::size_t w_stride, std::size_t k, std::size_t r,
                 const unsigned char* A, std::size_t a_stride, std::size_t t, float* y,
                 std::size_t ldy) {
@@ -231,9 +281,13 @@ void quant_tile(const unsigned char* W, std::size_t w_stride, std::size_t k, std
         ar[j] = reinterpret_cast<const BlockQ8_0*>(A + (t + j) * a_stride);
         group_sums[j] = reinterpret_cast<const std::int32_t*>(A + (t + j) * a_stride + sums_at);
     }
-    __m256 acc[R][T];
+    __m256 acc[R][T];   // Q8_0: eight group lanes per product
+    __m128 bacc[R][T];  // Q4_0: one accumulator per product (lane 0)
     for (int i = 0; i < R; ++i) {
-        for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < T; ++j) {
+            acc[i][j] = _mm256_setzero_ps();
+            bacc[i][j] = _mm_setzero_ps();
+        }
     }
     const __m256i ones16 = _mm256_set1_epi16(1);
     const __m256i low_nibbles = _mm256_set1_epi8(0x0f);
@@ -275,13 +329,25 @@ void quant_tile(const unsigned char* W, std::size_t w_stride, std::size_t k, std
                     sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[i], _mm256_sign_epi8(q, x[i])),
                                              ones16);
                 }
-                acc[i][j] =
-                    _mm256_fmadd_ps(_mm256_mul_ps(dx[i], dy), _mm256_cvtepi32_ps(sums), acc[i][j]);
+                if constexpr (kBlocks) {  // the block's integer sum, then one fma (see dot_row)
+                    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(sums),
+                                              _mm256_extracti128_si256(sums, 1));
+                    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+                    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+                    bacc[i][j] =
+                        _mm_fmadd_ss(_mm_cvtepi32_ps(h),
+                                     _mm256_castps256_ps128(_mm256_mul_ps(dx[i], dy)), bacc[i][j]);
+                } else {
+                    acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dx[i], dy), _mm256_cvtepi32_ps(sums),
+                                                acc[i][j]);
+                }
             }
         }
     }
     for (int i = 0; i < R; ++i) {
-        for (int j = 0; j < T; ++j) y[(t + j) * ldy + r + i] = hsum(acc[i][j]);
+        for (int j = 0; j < T; ++j) {
+            y[(t + j) * ldy + r + i] = kBlocks ? _mm_cvtss_f32(bacc[i][j]) : hsum(acc[i][j]);
+        }
     }
 }
 
@@ -297,11 +363,12 @@ constexpr Tiles kPlainTiles{
     plain_tile<E, 4, 1>,
     {nullptr, plain_tile<E, 2, 1>, plain_tile<E, 2, 2>, plain_tile<E, 2, 3>, plain_tile<E, 2, 4>},
     {nullptr, plain_tile<E, 1, 1>, plain_tile<E, 1, 2>, plain_tile<E, 1, 3>, plain_tile<E, 1, 4>}};
-template <class B>
-constexpr Tiles kQuantTiles{
-    quant_tile<B, 4, 1>,
-    {nullptr, quant_tile<B, 2, 1>, quant_tile<B, 2, 2>, quant_tile<B, 2, 3>, quant_tile<B, 2, 4>},
-    {nullptr, quant_tile<B, 1, 1>, quant_tile<B, 1, 2>, quant_tile<B, 1, 3>, quant_tile<B, 1, 4>}};
+template <class B, bool kB>
+constexpr Tiles kQuantTiles{quant_tile<B, kB, 4, 1>,
+                            {nullptr, quant_tile<B, kB, 2, 1>, quant_tile<B, kB, 2, 2>,
+                             quant_tile<B, kB, 2, 3>, quant_tile<B, kB, 2, 4>},
+                            {nullptr, quant_tile<B, kB, 1, 1>, quant_tile<B, kB, 1, 2>,
+                             quant_tile<B, kB, 1, 3>, quant_tile<B, kB, 1, 4>}};
 
 void run_tiles(const Tiles& tiles, const unsigned char* W, std::size_t w_stride, std::size_t k,
                std::size_t r0, std::size_t r1, const unsigned char* A, std::size_t a_stride,
@@ -320,26 +387,38 @@ void run_tiles(const Tiles& tiles, const unsigned char* W, std::size_t w_stride,
     }
 }
 
-void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
-          std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+          std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
     const Tiles* tiles = nullptr;
     std::size_t a_stride = 0;
     switch (w) {
         case GgmlType::F32:
             tiles = &kPlainTiles<float>;
             a_stride = pad64(k * sizeof(float));
+            if (!tinyblas_order(m, n, k)) {
+                vec_rows<float>(static_cast<const unsigned char*>(W), w_stride, k, r0, r1,
+                                static_cast<const unsigned char*>(A), a_stride, n, y, ldy);
+                return;
+            }
             break;
         case GgmlType::F16:
             tiles = &kPlainTiles<std::uint16_t>;
             a_stride = pad64(k * sizeof(std::uint16_t));
+            if (!tinyblas_order(m, n, k)) {
+                vec_rows<std::uint16_t>(static_cast<const unsigned char*>(W), w_stride, k, r0, r1,
+                                        static_cast<const unsigned char*>(A), a_stride, n, y, ldy);
+                return;
+            }
             break;
         case GgmlType::Q8_0:
         case GgmlType::Q4_0:
-            tiles = w == GgmlType::Q8_0 ? &kQuantTiles<BlockQ8_0> : &kQuantTiles<BlockQ4_0>;
+            tiles = w == GgmlType::Q8_0 ? &kQuantTiles<BlockQ8_0, false>
+                    : q4_block_order(m) ? &kQuantTiles<BlockQ4_0, true>
+                                        : &kQuantTiles<BlockQ4_0, false>;
             a_stride = pad64(k / kQK8_0 * sizeof(BlockQ8_0)) + pad64(k / kQK8_0 * 32);
             break;
         default:
-            portable_kernels().gemm(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            portable_kernels().gemm(w, W, w_stride, k, m, r0, r1, A, n, y, ldy);
             return;
     }
     if (r0 >= r1) return;

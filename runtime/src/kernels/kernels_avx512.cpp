@@ -128,38 +128,25 @@ struct F16Load {
     }
 };
 
+// tinyBLAS's order (llamafile_sgemm, which llama.cpp uses for F32/F16 products of two or more
+// tokens when k % 16 == 0): one 16-lane FMA chain per output from zero, then
+// _mm512_reduce_add_ps. k must be a multiple of 16.
 template <class L, int R, int T>
 void tile(const typename L::Elem* const* rows, const typename L::Elem* const* acts, std::size_t k,
-          float* y, std::size_t ldy, std::size_t ahead) {
+          float* y, std::size_t ldy) {
     __m512 acc[R][T];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 6
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
     }
-    std::size_t i = 0;
-    for (; i + 16 <= k; i += 16) {
+    for (std::size_t i = 0; i < k; i += 16) {
         __m512 a[T];
 #pragma GCC unroll 6
         for (int t = 0; t < T; ++t) a[t] = L::load(acts[t] + i);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
-            if constexpr (T == 1) {  // decode: fetch the rows kPrefetchRows ahead meanwhile
-                _mm_prefetch(reinterpret_cast<const char*>(rows[r] + i) + ahead, _MM_HINT_T0);
-            }
             const __m512 w = L::load(rows[r] + i);
-#pragma GCC unroll 6
-            for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(w, a[t], acc[r][t]);
-        }
-    }
-    if (i < k) {
-        const __mmask16 m = tail_mask(k - i);
-        __m512 a[T];
-#pragma GCC unroll 6
-        for (int t = 0; t < T; ++t) a[t] = L::load(acts[t] + i, m);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r) {
-            const __m512 w = L::load(rows[r] + i, m);
 #pragma GCC unroll 6
             for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(w, a[t], acc[r][t]);
         }
@@ -173,7 +160,7 @@ void tile(const typename L::Elem* const* rows, const typename L::Elem* const* ac
 
 template <class L>
 using FloatTile = void (*)(const typename L::Elem* const*, const typename L::Elem* const*,
-                           std::size_t, float*, std::size_t, std::size_t);
+                           std::size_t, float*, std::size_t);
 
 template <class L, int R>
 constexpr FloatTile<L> tile_for(int t) {
@@ -191,61 +178,97 @@ constexpr std::array<FloatTile<L>, 6> tile_row() {
             tile_for<L, R>(4), tile_for<L, R>(5), tile_for<L, R>(6)};
 }
 
-// ggml_vec_dot_f32 / ggml_vec_dot_f16 (AVX-512 build), which llama.cpp uses where tinyBLAS
-// does not apply (k % 16 != 0): 4 x 16 lanes with FMA over 64-element steps, folded (0+2, 1+3,
-// 0+1) and tree-reduced, then the leftovers one at a time: F32 in float with FMA (GCC contracts
-// `sumf += x[i]*y[i]`), F16 in double.
-template <class L>
-float dot_ggml(const typename L::Elem* x, const typename L::Elem* a, std::size_t k) {
+// ggml_vec_dot_f32 / ggml_vec_dot_f16 (AVX-512 build), which llama.cpp uses for one token and
+// wherever tinyBLAS does not apply (k % 16 != 0): per row 4 x 16 lanes with FMA over 64-element
+// steps, folded (0+2, 1+3, 0+1) and tree-reduced, then the leftovers one at a time: F32 in float
+// (as GCC compiles ggml's loop: see the portable path), F16 in double. R rows at once, the rows
+// prefetched `ahead` bytes ahead.
+template <class L, int R>
+void vec_rows(const typename L::Elem* const* rows, const typename L::Elem* a, std::size_t k,
+              float* y, std::size_t ahead) {
     const std::size_t np = k & ~std::size_t{63};
-    float main = 0.0f;
+    float main[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) main[r] = 0.0f;
     if (np > 0) {
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                         _mm512_setzero_ps()};
+        __m512 acc[R][4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_setzero_ps();
+        }
         for (std::size_t i = 0; i < np; i += 64) {
+#pragma GCC unroll 4
             for (int u = 0; u < 4; ++u) {
-                acc[u] = _mm512_fmadd_ps(L::load(x + i + 16 * u), L::load(a + i + 16 * u), acc[u]);
+                const __m512 av = L::load(a + i + 16 * u);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r) {
+                    _mm_prefetch(reinterpret_cast<const char*>(rows[r] + i + 16 * u) + ahead,
+                                 _MM_HINT_T0);
+                    acc[r][u] = _mm512_fmadd_ps(L::load(rows[r] + i + 16 * u), av, acc[r][u]);
+                }
             }
         }
-        acc[0] = _mm512_add_ps(acc[0], acc[2]);
-        acc[1] = _mm512_add_ps(acc[1], acc[3]);
-        main = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const __m512 s02 = _mm512_add_ps(acc[r][0], acc[r][2]);
+            const __m512 s13 = _mm512_add_ps(acc[r][1], acc[r][3]);
+            main[r] = _mm512_reduce_add_ps(_mm512_add_ps(s02, s13));
+        }
     }
-    if constexpr (std::is_same_v<typename L::Elem, float>) {
-        __m128 sum = _mm_set_ss(main);
-        for (std::size_t i = np; i < k; ++i) {
-            sum = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), sum);
+    for (int r = 0; r < R; ++r) {
+        const typename L::Elem* x = rows[r];
+        if constexpr (std::is_same_v<typename L::Elem, float>) {
+            // GCC's code for ggml's leftover loop (see the portable path).
+            float sum = main[r];
+            const std::size_t fused = np + (k - np) / 4 * 4;
+            for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
+            __m128 s = _mm_set_ss(sum);
+            for (std::size_t i = fused; i < k; ++i) {
+                s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
+            }
+            y[r] = _mm_cvtss_f32(s);
+        } else {
+            double sum = main[r];
+            for (std::size_t i = np; i < k; ++i) {
+                sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
+            }
+            y[r] = static_cast<float>(sum);
         }
-        return _mm_cvtss_f32(sum);
-    } else {
-        double sum = main;
-        for (std::size_t i = np; i < k; ++i) {
-            sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
-        }
-        return static_cast<float>(sum);
     }
 }
 
 template <class L>
-void gemm_float(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
-                std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
-    if (k % 16 != 0) {
+using VecRows = void (*)(const typename L::Elem* const*, const typename L::Elem*, std::size_t,
+                         float*, std::size_t);
+
+template <class L>
+void gemm_float(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+                std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+                std::size_t ldy) {
+    if (!kernels::tinyblas_order(m, n, k)) {
+        static constexpr VecRows<L> kVec[4] = {vec_rows<L, 1>, vec_rows<L, 2>, vec_rows<L, 3>,
+                                               vec_rows<L, 4>};
         const std::size_t a_stride = act_row_bytes(w, k);
+        const auto* wbytes = static_cast<const unsigned char*>(W);
         for (std::size_t t = 0; t < n; ++t) {
             const auto* a = reinterpret_cast<const typename L::Elem*>(
                 static_cast<const unsigned char*>(A) + t * a_stride);
-            for (std::size_t r = r0; r < r1; ++r) {
-                const auto* x = reinterpret_cast<const typename L::Elem*>(
-                    static_cast<const unsigned char*>(W) + r * w_stride);
-                y[t * ldy + r] = dot_ggml<L>(x, a, k);
+            for (std::size_t r = r0; r < r1; r += 4) {
+                const int nr = static_cast<int>(r1 - r < 4 ? r1 - r : 4);
+                const typename L::Elem* rows[4];
+                for (int i = 0; i < nr; ++i) {
+                    rows[i] = reinterpret_cast<const typename L::Elem*>(
+                        wbytes + (r + static_cast<std::size_t>(i)) * w_stride);
+                }
+                kVec[nr - 1](rows, a, k, y + t * ldy + r, kPrefetchRows * w_stride);
             }
         }
         return;
     }
     // 4 weight rows x 6 tokens: 24 accumulators, 10 loads per 24 FMAs (tinyBLAS's shape).
     constexpr int kR = 4, kT = 6;
-    static constexpr std::array<FloatTile<L>, kT> kTiles[kR] = {
-        tile_row<L, 1>(), tile_row<L, 2>(), tile_row<L, 3>(), tile_row<L, 4>()};
+    static constexpr std::array<FloatTile<L>, kT> kTiles[kR] = {tile_row<L, 1>(), tile_row<L, 2>(),
+                                                                tile_row<L, 3>(), tile_row<L, 4>()};
     using Elem = typename L::Elem;
     const std::size_t a_stride = act_row_bytes(w, k);
     const auto* wbytes = static_cast<const unsigned char*>(W);
@@ -269,34 +292,32 @@ void gemm_float(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, 
                     acts[i] = reinterpret_cast<const Elem*>(
                         abytes + (t + static_cast<std::size_t>(i)) * a_stride);
                 }
-                kTiles[nr - 1][nt - 1](rows, acts, k, y + t * ldy + r, ldy,
-                                       kPrefetchRows * w_stride);
+                kTiles[nr - 1][nt - 1](rows, acts, k, y + t * ldy + r, ldy);
             }
         }
     }
 }
 
-void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
-          std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+          std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
     switch (w) {
         case GgmlType::F32:
-            gemm_float<F32Load>(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            gemm_float<F32Load>(w, W, w_stride, k, m, r0, r1, A, n, y, ldy);
             return;
         case GgmlType::F16:
-            gemm_float<F16Load>(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            gemm_float<F16Load>(w, W, w_stride, k, m, r0, r1, A, n, y, ldy);
             return;
         case GgmlType::Q8_0:
         case GgmlType::Q4_0:
-            avx512_gemm_quant(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            avx512_gemm_quant(w, W, w_stride, k, m, r0, r1, A, n, y, ldy);
             return;
         default:
             return;
     }
 }
 
-constexpr Kernels kTable{Isa::avx512,       prepare_act, gemm,
-                         f32_to_f16,         f16_to_f32,  avx512_packed_bytes,
-                         avx512_pack,        avx512_gemm_packed};
+constexpr Kernels kTable{Isa::avx512, prepare_act,         gemm,        f32_to_f16,
+                         f16_to_f32,  avx512_packed_bytes, avx512_pack, avx512_gemm_packed};
 
 }  // namespace
 

@@ -12,12 +12,14 @@
 // The scales travel inside the quant stream (a separate scale stream per panel was a second
 // sequence the prefetchers missed: decode lost a quarter of its bandwidth to it).
 // Compared with row-major blocks this streams the weights in one aligned sequence and needs no
-// permutes or horizontal sums. Rounding follows llama.cpp's ggml_vec_dot_q4_0_q8_0 /
-// ggml_vec_dot_q8_0_q8_0 (AVX2, what it runs on x86) exactly: for each row, eight float
-// accumulators, accumulator g taking the exact integer sum of elements 4g..4g+3 of every block
-// as fma(d_w * d_a, sum, acc_g), then the tree (g + g+4, then (0+2) + (1+3)). Here a
-// vpdpbusd of vector g (seeded with -bias * the activation group's sum) gives that integer sum
-// for sixteen rows at once. One kernel serves every batch size, so one token decoded alone
+// permutes or horizontal sums. Rounding follows llama.cpp (x86) exactly. Q8_0 as
+// ggml_vec_dot_q8_0_q8_0 and tinyBLAS_Q0_AVX: for each row, eight float accumulators,
+// accumulator g taking the exact integer sum of elements 4g..4g+3 of every block as
+// fma(d_w * d_a, sum, acc_g), then the tree (g + g+4, then (0+2) + (1+3)); a vpdpbusd of
+// vector g (seeded with -bias * the activation group's sum) gives that integer sum for sixteen
+// rows at once. Q4_0 as ggml's runtime-repacked q4_0_8x8 gemv/gemm (which llama.cpp uses for
+// Q4_0 weights on AVX2/AVX-512 CPUs): one accumulator per row, each block's exact integer sum
+// added as fma(sum, d_w * d_a, acc). One kernel serves every batch size, so one token decoded alone
 // gets the bits it gets inside a prompt batch. With several tokens a Q4_0 panel is first
 // unpacked to bytes (Q8_0's layout) so token pairs skip the nibble unpacking.
 
@@ -27,9 +29,9 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 
 #include "kernels/kernel_tables.h"
@@ -66,8 +68,9 @@ Layout layout(GgmlType w, std::size_t k) {
 }
 
 struct ActInfo {
-    std::int32_t seed[8];  // -bias * (sum of each group of 4 activation quants of the block)
-    float d;               // the block's activation scale
+    std::int32_t seed[8];   // -bias * (sum of each group of 4 activation quants of the block)
+    std::int32_t seed_sum;  // their sum: -bias * (sum of the block's activation quants)
+    float d;                // the block's activation scale
 };
 
 std::int32_t load_i32(const unsigned char* p) {
@@ -76,10 +79,13 @@ std::int32_t load_i32(const unsigned char* p) {
     return v;
 }
 
-template <int T, bool kQ4>
+// kQ4: the panel holds Q4_0 nibbles (else bytes, Q8_0's layout). kBlock: the rounding of
+// Q4_0 weights (one accumulator per row, each block's exact integer sum added as
+// fma(sum, d_w * d_a, acc)), else that of Q8_0 weights (eight group accumulators).
+template <int T, bool kQ4, bool kBlock>
 void tile(const unsigned char* panel, const Layout& L, const unsigned char* const* acts,
           const ActInfo* const* info, float* y, std::size_t ldy, __mmask16 m) {
-    // acc[t][g]: group g's running sum for token t, one lane per row.
+    // acc[t][g]: group g's running sum for token t, one lane per row (kBlock: acc[t][0] only).
     __m512 acc[T][8];
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
@@ -118,6 +124,19 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
             const unsigned char* a = acts[t] + b * kActBlock + 2;
             const ActInfo& in = info[t][b];
             const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(in.d));
+            if constexpr (kBlock) {
+                // Two integer chains (exact, so their split is free), then one fma per block.
+                __m512i s0 = _mm512_set1_epi32(in.seed_sum), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int g = 0; g < 8; g += 2) {
+                    s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(a + 4 * g)));
+                    s1 = _mm512_dpbusd_epi32(s1, w[g + 1],
+                                             _mm512_set1_epi32(load_i32(a + 4 * g + 4)));
+                }
+                acc[t][0] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t][0]);
+                continue;
+            }
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
                 const __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(in.seed[g]), w[g],
@@ -128,6 +147,10 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
     }
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
+        if constexpr (kBlock) {
+            _mm512_mask_storeu_ps(y + static_cast<std::size_t>(t) * ldy, m, acc[t][0]);
+            continue;
+        }
         // hsum_float_8's tree: groups g and g+4, then (0+2) + (1+3).
         const __m512 r0 = _mm512_add_ps(acc[t][4], acc[t][0]);
         const __m512 r1 = _mm512_add_ps(acc[t][5], acc[t][1]);
@@ -141,8 +164,8 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
 using TileFn = void (*)(const unsigned char*, const Layout&, const unsigned char* const*,
                         const ActInfo* const*, float*, std::size_t, __mmask16);
 
-template <bool kQ4>
-constexpr TileFn kTiles[kTokens] = {tile<1, kQ4>, tile<2, kQ4>};
+template <bool kQ4, bool kBlock>
+constexpr TileFn kTiles[kTokens] = {tile<1, kQ4, kBlock>, tile<2, kQ4, kBlock>};
 
 // Packs rows [0, rows) (rows <= 16; the others become zero) of the panel starting at `W` into
 // `out` (L.panel_stride bytes, 64-byte aligned): one masked 32-bit gather per vector and block.
@@ -151,9 +174,9 @@ void pack_panel(const Layout& L, const unsigned char* W, std::size_t w_stride, s
                 unsigned char* out) {
     const std::size_t block = L.q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
     const auto m = static_cast<__mmask16>(rows >= kRows ? 0xffffu : (1u << rows) - 1u);
-    const __m512i index = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(w_stride)));
+    const __m512i index =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int>(w_stride)));
     const __m512i zero = _mm512_setzero_si512();
     const __m512i flip = _mm512_set1_epi8(L.q4 ? 0 : static_cast<char>(0x80));
     for (std::size_t b = 0; b < L.nb; ++b) {
@@ -166,8 +189,7 @@ void pack_panel(const Layout& L, const unsigned char* W, std::size_t w_stride, s
         }
         // Four bytes at the scale (d and the first two quants, inside the block): keep d.
         const __m512i d = _mm512_mask_i32gather_epi32(zero, m, index, base, 1);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(out + L.scales(b)),
-                           _mm512_cvtepi32_epi16(d));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + L.scales(b)), _mm512_cvtepi32_epi16(d));
         unsigned char* q = out + L.quants(b);
         for (std::size_t j = 0; j < L.vecs; ++j) {
             const __m512i g = _mm512_mask_i32gather_epi32(zero, m, index, base + 2 + 4 * j, 1);
@@ -210,8 +232,8 @@ void avx512_pack(GgmlType w, const void* W, std::size_t w_stride, std::size_t ro
 namespace {
 
 template <class PanelOf>
-bool run_panels(const Layout& L, std::size_t k, std::size_t r0, std::size_t r1, const void* A,
-                std::size_t n, float* y, std::size_t ldy, PanelOf&& panel_of) {
+bool run_panels(const Layout& L, std::size_t k, bool blocks, std::size_t r0, std::size_t r1,
+                const void* A, std::size_t n, float* y, std::size_t ldy, PanelOf&& panel_of) {
     if (r0 >= r1 || n == 0) return true;
     const std::size_t a_stride = act_row_bytes(GgmlType::Q8_0, k);
     const std::size_t sums_at = (L.nb * kActBlock + 63) & ~std::size_t{63};
@@ -230,7 +252,11 @@ bool run_panels(const Layout& L, std::size_t k, std::size_t r0, std::size_t r1, 
         const auto* sums = reinterpret_cast<const std::int32_t*>(row + sums_at);
         for (std::size_t b = 0; b < L.nb; ++b) {
             ActInfo& in = info[t * L.nb + b];
-            for (std::size_t g = 0; g < 8; ++g) in.seed[g] = -sums[8 * b + g] * (1 << shift);
+            in.seed_sum = 0;
+            for (std::size_t g = 0; g < 8; ++g) {
+                in.seed[g] = -sums[8 * b + g] * (1 << shift);
+                in.seed_sum += in.seed[g];
+            }
             std::uint16_t h;
             std::memcpy(&h, row + b * kActBlock, 2);
             in.d = _cvtsh_ss(h);
@@ -279,11 +305,13 @@ bool run_panels(const Layout& L, std::size_t k, std::size_t r0, std::size_t r1, 
             }
             float* out = y + t * ldy + first;
             if (unpacked != nullptr) {
-                kTiles<false>[nt - 1](unpacked, U, acts, infos, out, ldy, m);
+                (blocks ? kTiles<false, true> : kTiles<false, false>)[nt - 1](unpacked, U, acts,
+                                                                              infos, out, ldy, m);
             } else if (L.q4) {
-                kTiles<true>[nt - 1](panel, L, acts, infos, out, ldy, m);
+                (blocks ? kTiles<true, true> : kTiles<true, false>)[nt - 1](panel, L, acts, infos,
+                                                                            out, ldy, m);
             } else {
-                kTiles<false>[nt - 1](panel, L, acts, infos, out, ldy, m);
+                kTiles<false, false>[nt - 1](panel, L, acts, infos, out, ldy, m);
             }
         }
     }
@@ -294,11 +322,11 @@ bool run_panels(const Layout& L, std::size_t k, std::size_t r0, std::size_t r1, 
 
 }  // namespace
 
-bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0, std::size_t r1,
-                        const void* A, std::size_t n, float* y, std::size_t ldy) {
+bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t m, std::size_t r0,
+                        std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
     const Layout L = layout(w, k);
     const auto* panels = static_cast<const unsigned char*>(P);
-    return run_panels(L, k, r0, r1, A, n, y, ldy,
+    return run_panels(L, k, L.q4 && q4_block_order(m), r0, r1, A, n, y, ldy,
                       [&](std::size_t p) { return panels + p * L.panel_stride; });
 }
 
@@ -307,21 +335,22 @@ bool avx512_gemm_packed(GgmlType w, const void* P, std::size_t k, std::size_t r0
 // results are the packed ones bit for bit. Without scratch memory, or for row strides the
 // 32-bit gather offsets cannot reach, the portable path computes the same bits.
 void avx512_gemm_quant(GgmlType w, const void* W, std::size_t w_stride, std::size_t k,
-                       std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
-                       std::size_t ldy) {
+                       std::size_t m, std::size_t r0, std::size_t r1, const void* A, std::size_t n,
+                       float* y, std::size_t ldy) {
     const Layout L = layout(w, k);
     auto* scratch = w_stride <= 0x7fffffffu / kRows
                         ? static_cast<unsigned char*>(std::aligned_alloc(64, L.panel_stride))
                         : nullptr;
     const auto* rows = static_cast<const unsigned char*>(W);
-    const bool ok = scratch != nullptr &&
-                    run_panels(L, k, r0, r1, A, n, y, ldy, [&](std::size_t p) {
-                        pack_panel(L, rows + p * kRows * w_stride, w_stride,
-                                   std::min(kRows, r1 - p * kRows), scratch);
-                        return static_cast<const unsigned char*>(scratch);
-                    });
+    const bool ok =
+        scratch != nullptr &&
+        run_panels(L, k, L.q4 && q4_block_order(m), r0, r1, A, n, y, ldy, [&](std::size_t p) {
+            pack_panel(L, rows + p * kRows * w_stride, w_stride, std::min(kRows, r1 - p * kRows),
+                       scratch);
+            return static_cast<const unsigned char*>(scratch);
+        });
     std::free(scratch);
-    if (!ok) portable_kernels().gemm(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+    if (!ok) portable_kernels().gemm(w, W, w_stride, k, m, r0, r1, A, n, y, ldy);
 }
 
 }  // namespace pylon::runtime::kernels::detail

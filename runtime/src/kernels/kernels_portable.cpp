@@ -3,6 +3,7 @@
 // formats are described in kernel_tables.h.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/kernel_tables.h"
 #include "pylon/runtime/fp16.h"
@@ -84,38 +85,103 @@ void prepare_act(GgmlType w, const float* x, std::size_t k, void* out) {
     }
 }
 
-float dot_row(GgmlType w, const void* wrow, const void* arow, std::size_t k) {
+// _mm512_reduce_add_ps's tree as GCC 12 builds it: 8+8, 4+4, then (0+2) + (1+3).
+float reduce16(const float* v) {
+    float s8[8], s4[4];
+    for (int i = 0; i < 8; ++i) s8[i] = v[i + 8] + v[i];
+    for (int i = 0; i < 4; ++i) s4[i] = s8[i + 4] + s8[i];
+    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+// The two F32/F16 summation orders (kernels.h), element values through `val`.
+template <class E, class Val>
+float dot_tinyblas(const E* x, const E* a, std::size_t k, Val val) {
+    float acc[16] = {};
+    for (std::size_t i = 0; i < k; i += 16) {
+        for (std::size_t l = 0; l < 16; ++l)
+            acc[l] = std::fma(val(x[i + l]), val(a[i + l]), acc[l]);
+    }
+    return reduce16(acc);
+}
+
+template <class E, class Val>
+float dot_vec(const E* x, const E* a, std::size_t k, Val val) {
+    const std::size_t np = k & ~std::size_t{63};
+    float main = 0.0f;
+    if (np > 0) {
+        float acc[4][16] = {};
+        for (std::size_t i = 0; i < np; i += 64) {
+            for (std::size_t u = 0; u < 4; ++u) {
+                for (std::size_t l = 0; l < 16; ++l) {
+                    const std::size_t e = i + 16 * u + l;
+                    acc[u][l] = std::fma(val(x[e]), val(a[e]), acc[u][l]);
+                }
+            }
+        }
+        float folded[16];
+        for (std::size_t l = 0; l < 16; ++l) {
+            folded[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        }
+        main = reduce16(folded);
+    }
+    if constexpr (std::is_same_v<E, float>) {
+        // ggml_vec_dot_f32's leftovers, in float, as GCC 12 compiles `sumf += x[i]*y[i]` at
+        // -O3 with AVX: whole groups of 4 (then 8) vectorised as rounded products added in
+        // order, the last k % 4 contracted to FMA.
+        float sum = main;
+        const std::size_t fused = np + (k - np) / 4 * 4;
+        for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
+        for (std::size_t i = fused; i < k; ++i) sum = std::fma(x[i], a[i], sum);
+        return sum;
+    } else {  // ggml_vec_dot_f16: double
+        double sum = main;
+        for (std::size_t i = np; i < k; ++i) sum += static_cast<double>(val(x[i]) * val(a[i]));
+        return static_cast<float>(sum);
+    }
+}
+
+float dot_row(GgmlType w, const void* wrow, const void* arow, std::size_t k, bool tinyblas,
+              bool q4_blocks) {
     float sum = 0.0f;
     switch (w) {
         case GgmlType::F32: {
             const auto* a = static_cast<const float*>(arow);
             const auto* x = static_cast<const float*>(wrow);
-            for (std::size_t i = 0; i < k; ++i) sum += x[i] * a[i];
+            auto val = [](float v) { return v; };
+            sum = tinyblas ? dot_tinyblas(x, a, k, val) : dot_vec(x, a, k, val);
             break;
         }
         case GgmlType::F16: {
             const auto* a = static_cast<const std::uint16_t*>(arow);
             const auto* x = static_cast<const std::uint16_t*>(wrow);
             const float* h = half_table();
-            for (std::size_t i = 0; i < k; ++i) sum += h[x[i]] * h[a[i]];
+            auto val = [h](std::uint16_t v) { return h[v]; };
+            sum = tinyblas ? dot_tinyblas(x, a, k, val) : dot_vec(x, a, k, val);
             break;
         }
         case GgmlType::Q8_0:
         case GgmlType::Q4_0: {
-            // ggml_vec_dot_q{8,4}_0_q8_0's order (AVX2, which llama.cpp runs on x86): eight
-            // lanes, lane g holding the products of elements 4g..4g+3 of every block, each
-            // block's exact integer lane sum added as fma(d_w * d_a, sum, lane); then the lanes'
-            // tree (g and g+4, then (0+2) + (1+3)).
+            // Q8_0: ggml_vec_dot_q8_0_q8_0's order (AVX2, which llama.cpp runs on x86; its
+            // tinyBLAS_Q0_AVX for batches sums the same way): eight lanes, lane g holding the
+            // products of elements 4g..4g+3 of every block, each block's exact integer lane sum
+            // added as fma(d_w * d_a, sum, lane); then the lanes' tree (g and g+4, then
+            // (0+2) + (1+3)).
+            // Q4_0 with q4_blocks (kernels.h): the order of ggml's repacked q4_0_8x8 kernels:
+            // one accumulator, each block's exact integer sum added as fma(sum, d_w * d_a, acc);
+            // otherwise as Q8_0.
             const auto* a = static_cast<const BlockQ8_0*>(arow);
             const bool q4 = w == GgmlType::Q4_0;
+            const bool blocks = q4 && q4_blocks;
             const std::size_t block = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
             const auto* wb = static_cast<const unsigned char*>(wrow);
             float lane[8] = {};
+            float acc = 0.0f;
             for (std::size_t b = 0; b < k / kQK8_0; ++b) {
                 const unsigned char* blk = wb + b * block;
                 std::uint16_t dh;
                 std::memcpy(&dh, blk, 2);
                 const float d = fp16_to_fp32(dh) * fp16_to_fp32(a[b].d);
+                int block_sum = 0;
                 for (std::size_t g = 0; g < 8; ++g) {
                     int isum = 0;
                     for (std::size_t i = 4 * g; i < 4 * g + 4; ++i) {
@@ -128,8 +194,14 @@ float dot_row(GgmlType w, const void* wrow, const void* arow, std::size_t k) {
                         }
                         isum += q * a[b].qs[i];
                     }
-                    lane[g] = std::fma(d, static_cast<float>(isum), lane[g]);
+                    block_sum += isum;
+                    if (!blocks) lane[g] = std::fma(d, static_cast<float>(isum), lane[g]);
                 }
+                if (blocks) acc = std::fma(static_cast<float>(block_sum), d, acc);
+            }
+            if (blocks) {
+                sum = acc;
+                break;
             }
             const float r0 = lane[4] + lane[0], r1 = lane[5] + lane[1];
             const float r2 = lane[6] + lane[2], r3 = lane[7] + lane[3];
@@ -142,14 +214,17 @@ float dot_row(GgmlType w, const void* wrow, const void* arow, std::size_t k) {
     return sum;
 }
 
-void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
-          std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+          std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
     const auto* wbytes = static_cast<const unsigned char*>(W);
     const auto* abytes = static_cast<const unsigned char*>(A);
     const std::size_t a_stride = act_row_bytes(w, k);
+    const bool tinyblas = tinyblas_order(m, n, k);
+    const bool q4_blocks = q4_block_order(m);
     for (std::size_t r = r0; r < r1; ++r) {
         for (std::size_t t = 0; t < n; ++t) {
-            y[t * ldy + r] = dot_row(w, wbytes + r * w_stride, abytes + t * a_stride, k);
+            y[t * ldy + r] =
+                dot_row(w, wbytes + r * w_stride, abytes + t * a_stride, k, tinyblas, q4_blocks);
         }
     }
 }

@@ -46,7 +46,8 @@ float dot_ggml(const float* x, const std::uint16_t* y, std::size_t n) {
 float dot_tinyblas(const float* x, const std::uint16_t* y, std::size_t n) {
     float acc[16] = {};
     for (std::size_t i = 0; i < n; i += 16) {
-        for (std::size_t l = 0; l < 16; ++l) acc[l] = std::fma(fp16_to_fp32(y[i + l]), x[i + l], acc[l]);
+        for (std::size_t l = 0; l < 16; ++l)
+            acc[l] = std::fma(fp16_to_fp32(y[i + l]), x[i + l], acc[l]);
     }
     return tree16(acc);
 }
@@ -56,7 +57,7 @@ float dot_tinyblas(const float* x, const std::uint16_t* y, std::size_t n) {
 void attend_portable(const HeadJob& job, const HeadScratch& sc) {
     const std::size_t hd = job.hd, n_kv = job.n_kv;
     for (std::size_t i = 0; i < hd; ++i) sc.qf[i] = fp16_to_fp32(fp32_to_fp16(job.q[i]));
-    const bool tiny = hd % 16 == 0;
+    const bool tiny = qk_tinyblas(job);
     for (std::size_t j = 0; j < n_kv; ++j) {
         const std::uint16_t* kj = job.k + j * job.k_stride;
         sc.s[j] = (tiny ? dot_tinyblas(sc.qf, kj, hd) : dot_ggml(sc.qf, kj, hd)) * job.scale;
@@ -66,7 +67,30 @@ void attend_portable(const HeadJob& job, const HeadScratch& sc) {
     for (std::size_t j = 0; j < n_pad; ++j) {
         sc.s[j] = j < n_kv ? fp16_to_fp32(fp32_to_fp16(sc.s[j])) : 0.0f;
     }
-    for (std::size_t e = 0; e < hd; ++e) job.out[e] = dot_ggml(sc.s, job.v + e * job.v_stride, n_pad);
+    const bool pv_tiny = pv_tinyblas(job);
+    for (std::size_t e = 0; e < hd; ++e) {
+        const std::uint16_t* ve = job.v + e * job.v_stride;
+        job.out[e] = pv_tiny ? dot_tinyblas(sc.s, ve, n_pad) : dot_ggml(sc.s, ve, n_pad);
+    }
+}
+
+void swiglu_tail(float* g, const float* u, std::size_t from, std::size_t n) {
+    for (std::size_t i = from; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void swiglu_portable(float* g, const float* u, std::size_t n) {
+    const std::size_t groups = n / 16 * 16;
+    for (std::size_t i = 0; i < groups; ++i) g[i] = g[i] / (1.0f + v_expf(0.0f - g[i])) * u[i];
+    swiglu_tail(g, u, groups, n);
+}
+
+SwigluFn swiglu_for(kernels::Isa isa) {
+#if defined(PYLON_X86_KERNELS)
+    if (isa == kernels::Isa::avx512) return swiglu_avx512;
+    if (isa == kernels::Isa::avx2) return swiglu_avx2;
+#endif
+    (void)isa;
+    return swiglu_portable;
 }
 
 AttendFn attend_for(kernels::Isa isa) {

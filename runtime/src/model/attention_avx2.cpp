@@ -10,7 +10,6 @@
 namespace pylon::runtime::detail {
 namespace {
 
-
 // _mm512_reduce_add_ps's tree over the 16 lanes hi:lo.
 float tree16(__m256 lo, __m256 hi) {
     const __m256 h = _mm256_add_ps(hi, lo);
@@ -18,7 +17,6 @@ float tree16(__m256 lo, __m256 hi) {
     const __m128 p = _mm_add_ps(q, _mm_shuffle_ps(q, q, _MM_SHUFFLE(1, 0, 3, 2)));
     return _mm_cvtss_f32(p) + _mm_cvtss_f32(_mm_shuffle_ps(p, p, 1));
 }
-
 
 double dsum1(const float* x, const std::uint16_t* y, std::size_t n, double sum) {
     for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * _cvtsh_ss(y[i]));
@@ -62,7 +60,8 @@ void dot_ggml8(const float* x, const std::uint16_t* const y[8], std::size_t n, f
     _mm256_store_pd(s, s0);
     _mm256_store_pd(s + 4, s1);
     const std::size_t done = np + n8;
-    for (int r = 0; r < 8; ++r) out[r] = static_cast<float>(dsum1(x + done, y[r] + done, n - done, s[r]));
+    for (int r = 0; r < 8; ++r)
+        out[r] = static_cast<float>(dsum1(x + done, y[r] + done, n - done, s[r]));
 }
 
 float dot_ggml1(const float* x, const std::uint16_t* y, std::size_t n) {
@@ -86,17 +85,15 @@ __m256 v_expf(__m256 x) {
     const __m256 big = _mm256_cmp_ps(absn, _mm256_set1_ps(192), _CMP_GT_OQ);
     const __m256 u = _mm256_mul_ps(b, b);
     const __m256 j = _mm256_fmadd_ps(
-        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b,
-                                        _mm256_set1_ps(0x1.573e2ep-5f)),
-                        u,
-                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b,
-                                        _mm256_set1_ps(0x1.fffdb6p-2f))),
+        _mm256_fmadd_ps(
+            _mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+            _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
         u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
     const __m256i e = _mm256_cvttps_epi32(_mm256_blendv_ps(n, _mm256_setzero_ps(), big));
     const __m256i e1 = _mm256_srai_epi32(_mm256_add_epi32(e, _mm256_srli_epi32(e, 31)), 1);
     const __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, pow2(e1)), pow2(_mm256_sub_epi32(e, e1)));
-    const __m256 alt = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ),
-                                     _mm256_set1_ps(INFINITY));
+    const __m256 alt =
+        _mm256_and_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(INFINITY));
     return _mm256_blendv_ps(res, alt, big);
 }
 
@@ -130,8 +127,9 @@ void softmax_round(float* s, std::uint16_t* p16, std::size_t n) {
     const std::size_t n_pad = (n + 31) / 32 * 32;
     for (std::size_t c = 0; c < n_pad; c += 8) {
         const __m256 m = _mm256_castsi256_ps(lane_mask(c < n ? n - c : 0));
-        const __m128i h = _mm256_cvtps_ph(_mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(s + c), inv), m),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m128i h =
+            _mm256_cvtps_ph(_mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(s + c), inv), m),
+                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(p16 + c), h);
         _mm256_storeu_ps(s + c, _mm256_cvtph_ps(h));
     }
@@ -151,7 +149,7 @@ void attend_avx2(const HeadJob& job, const HeadScratch& sc) {
         sc.qf[i] = _cvtsh_ss(_cvtss_sh(job.q[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     }
     std::size_t j = 0;
-    if (hd % 16 == 0) {
+    if (qk_tinyblas(job)) {
         for (; j + 2 <= n_kv; j += 2) {
             const std::uint16_t* k0 = job.k + j * job.k_stride;
             const std::uint16_t* k1 = k0 + job.k_stride;
@@ -188,12 +186,41 @@ void attend_avx2(const HeadJob& job, const HeadScratch& sc) {
     softmax_round(sc.s, sc.p16, n_kv);
     const std::size_t n_pad = (n_kv + 31) / 32 * 32;
     std::size_t e = 0;
+    if (pv_tinyblas(job)) {
+        for (; e + 2 <= hd; e += 2) {
+            const std::uint16_t* v0 = job.v + e * job.v_stride;
+            const std::uint16_t* v1 = v0 + job.v_stride;
+            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
+            for (std::size_t l = 0; l < n_pad; l += 16) {
+                const __m256 plo = _mm256_loadu_ps(sc.s + l), phi = _mm256_loadu_ps(sc.s + l + 8);
+                lo0 = _mm256_fmadd_ps(load_h8(v0 + l), plo, lo0);
+                hi0 = _mm256_fmadd_ps(load_h8(v0 + l + 8), phi, hi0);
+                lo1 = _mm256_fmadd_ps(load_h8(v1 + l), plo, lo1);
+                hi1 = _mm256_fmadd_ps(load_h8(v1 + l + 8), phi, hi1);
+            }
+            job.out[e] = tree16(lo0, hi0);
+            job.out[e + 1] = tree16(lo1, hi1);
+        }
+        return;  // hd % 4 == 0
+    }
     for (; e + 8 <= hd; e += 8) {
         const std::uint16_t* rows[8];
         for (int r = 0; r < 8; ++r) rows[r] = job.v + (e + r) * job.v_stride;
         dot_ggml8(sc.s, rows, n_pad, job.out + e);
     }
     for (; e < hd; ++e) job.out[e] = dot_ggml1(sc.s, job.v + e * job.v_stride, n_pad);
+}
+
+void swiglu_avx2(float* g, const float* u, std::size_t n) {
+    const std::size_t groups = n / 16 * 16;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (std::size_t i = 0; i < groups; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 e = v_expf(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        const __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    swiglu_tail(g, u, groups, n);
 }
 
 }  // namespace pylon::runtime::detail

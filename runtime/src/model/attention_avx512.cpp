@@ -16,7 +16,6 @@ __m512 load_h16(const std::uint16_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-
 // For 8 half rows y[r] (lanes r): sums[r] += sum over i < n, in order, of double(x[i] * y[r][i]);
 // n a multiple of 8. The products of two halves are exact in float.
 __m512d dsum8(const float* x, const std::uint16_t* const y[8], std::size_t n, __m512d sums) {
@@ -41,8 +40,8 @@ float ggml_main(const float* x, const std::uint16_t* y, std::size_t np) {
                      _mm512_setzero_ps()};
     for (std::size_t i = 0; i < np; i += 64) {
         for (int r = 0; r < 4; ++r) {
-            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * r), load_h16(y + i + 16 * r),
-                                     acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * r), load_h16(y + i + 16 * r), acc[r]);
         }
     }
     acc[0] = _mm512_add_ps(acc[0], acc[2]);
@@ -54,7 +53,8 @@ float ggml_main(const float* x, const std::uint16_t* y, std::size_t np) {
 void dot_ggml8(const float* x, const std::uint16_t* const y[8], std::size_t n, float* out) {
     const std::size_t np = n & ~std::size_t{63};
     alignas(64) double main[8];
-    for (int r = 0; r < 8; ++r) main[r] = np > 0 ? static_cast<double>(ggml_main(x, y[r], np)) : 0.0;
+    for (int r = 0; r < 8; ++r)
+        main[r] = np > 0 ? static_cast<double>(ggml_main(x, y[r], np)) : 0.0;
     const std::uint16_t* tail[8];
     for (int r = 0; r < 8; ++r) tail[r] = y[r] + np;
     __m512d sums = _mm512_load_pd(main);
@@ -62,7 +62,8 @@ void dot_ggml8(const float* x, const std::uint16_t* const y[8], std::size_t n, f
     sums = dsum8(x + np, tail, n8, sums);
     alignas(64) double s[8];
     _mm512_store_pd(s, sums);
-    for (int r = 0; r < 8; ++r) out[r] = static_cast<float>(dsum1(x + np + n8, tail[r] + n8, n - np - n8, s[r]));
+    for (int r = 0; r < 8; ++r)
+        out[r] = static_cast<float>(dsum1(x + np + n8, tail[r] + n8, n - np - n8, s[r]));
 }
 
 float dot_ggml1(const float* x, const std::uint16_t* y, std::size_t n) {
@@ -78,15 +79,12 @@ __m512 v_expf(__m512 x) {
     const __m512 n = _mm512_sub_ps(z, r);
     const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
                                       _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
-    const __mmask16 d =
-        _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
     const __m512 u = _mm512_mul_ps(b, b);
     const __m512 j = _mm512_fmadd_ps(
-        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b,
-                                        _mm512_set1_ps(0x1.573e2ep-5f)),
-                        u,
-                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b,
-                                        _mm512_set1_ps(0x1.fffdb6p-2f))),
+        _mm512_fmadd_ps(
+            _mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+            _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
         u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
     const __m512 res = _mm512_scalef_ps(j, n);
     if (_mm512_kortestz(d, d)) return res;
@@ -160,8 +158,7 @@ void dot_ggml16(const float* x, const std::uint16_t* const y[16], std::size_t n,
 }
 
 __mmask16 head_mask(std::size_t left) {
-    return left >= 16 ? static_cast<__mmask16>(0xffff)
-                      : static_cast<__mmask16>((1u << left) - 1u);
+    return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
 }
 
 // Softmax of s[0..n), then the probabilities rounded to half (as floats and as halves) and
@@ -175,7 +172,8 @@ void softmax_round(float* s, std::uint16_t* p16, std::size_t n) {
     double sum = 0.0;
     for (std::size_t c = 0; c < n; c += 16) {
         const __mmask16 m = head_mask(n - c);
-        const __m512 e = _mm512_maskz_mov_ps(m, v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + c), vmax)));
+        const __m512 e =
+            _mm512_maskz_mov_ps(m, v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + c), vmax)));
         _mm512_storeu_ps(s + c, e);
         sum += static_cast<double>(_mm512_reduce_add_ps(e));
     }
@@ -213,7 +211,7 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     }
     const __m512 vscale = _mm512_set1_ps(job.scale);
     std::size_t j = 0;
-    if (hd % 16 == 0) {
+    if (qk_tinyblas(job)) {
         for (; j + 16 <= n_kv; j += 16) {
             const std::uint16_t* kj = job.k + j * job.k_stride;
             __m512 acc[16];
@@ -252,8 +250,8 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
             const std::uint16_t* rows[8];
             for (int r = 0; r < 8; ++r) rows[r] = job.k + (j + r) * job.k_stride;
             dot_ggml8(sc.qf, rows, hd, sc.s + j);
-            _mm256_storeu_ps(sc.s + j, _mm256_mul_ps(_mm256_loadu_ps(sc.s + j),
-                                                     _mm512_castps512_ps256(vscale)));
+            _mm256_storeu_ps(
+                sc.s + j, _mm256_mul_ps(_mm256_loadu_ps(sc.s + j), _mm512_castps512_ps256(vscale)));
         }
         for (; j < n_kv; ++j) {
             sc.s[j] = dot_ggml1(sc.qf, job.k + j * job.k_stride, hd) * job.scale;
@@ -262,6 +260,30 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     softmax_round(sc.s, sc.p16, n_kv);
     const std::size_t n_pad = (n_kv + 31) / 32 * 32;
     std::size_t e = 0;
+    if (pv_tinyblas(job)) {
+        for (; e + 16 <= hd; e += 16) {
+            __m512 acc[16];
+            for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+            for (std::size_t l = 0; l < n_pad; l += 16) {
+                const __m512 p = _mm512_loadu_ps(sc.s + l);
+#pragma GCC unroll 16
+                for (int r = 0; r < 16; ++r) {
+                    acc[r] =
+                        _mm512_fmadd_ps(load_h16(job.v + (e + r) * job.v_stride + l), p, acc[r]);
+                }
+            }
+            _mm512_storeu_ps(job.out + e, reduce16(acc));
+        }
+        for (; e < hd; ++e) {
+            __m512 acc = _mm512_setzero_ps();
+            for (std::size_t l = 0; l < n_pad; l += 16) {
+                acc = _mm512_fmadd_ps(load_h16(job.v + e * job.v_stride + l),
+                                      _mm512_loadu_ps(sc.s + l), acc);
+            }
+            job.out[e] = _mm512_reduce_add_ps(acc);
+        }
+        return;
+    }
     for (; e + 16 <= hd; e += 16) {
         const std::uint16_t* rows[16];
         for (int r = 0; r < 16; ++r) rows[r] = job.v + (e + r) * job.v_stride;
@@ -273,6 +295,18 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
         dot_ggml8(sc.s, rows, n_pad, job.out + e);
     }
     for (; e < hd; ++e) job.out[e] = dot_ggml1(sc.s, job.v + e * job.v_stride, n_pad);
+}
+
+void swiglu_avx512(float* g, const float* u, std::size_t n) {
+    const std::size_t groups = n / 16 * 16;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (std::size_t i = 0; i < groups; i += 16) {
+        const __m512 x = _mm512_loadu_ps(g + i);
+        const __m512 e = v_expf(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        const __m512 s = _mm512_div_ps(x, _mm512_add_ps(one, e));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(s, _mm512_loadu_ps(u + i)));
+    }
+    swiglu_tail(g, u, groups, n);
 }
 
 }  // namespace pylon::runtime::detail

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/forward_buffers.h"
 #include "model/attention.h"
+#include "model/forward_buffers.h"
 #include "pylon/runtime/quant.h"
 
 namespace pylon::runtime {
@@ -39,9 +39,18 @@ public:
     Forward(const Model& m, const kernels::Kernels& k, Context::Buffers& b, ThreadPool& pool,
             std::uint32_t pos0, std::uint32_t n_ctx, std::span<const std::int32_t> tokens,
             bool all_logits)
-        : m_(m), hp_(m.hparams()), k_(k), b_(b), pool_(pool), pos0_(pos0), n_ctx_(n_ctx),
-          tokens_(tokens), n_(tokens.size()), all_logits_(all_logits),
-          attend_(detail::attend_for(k.isa)) {}
+        : m_(m),
+          hp_(m.hparams()),
+          k_(k),
+          b_(b),
+          pool_(pool),
+          pos0_(pos0),
+          n_ctx_(n_ctx),
+          tokens_(tokens),
+          n_(tokens.size()),
+          all_logits_(all_logits),
+          attend_(detail::attend_for(k.isa)),
+          swiglu_(detail::swiglu_for(k.isa)) {}
 
     void run(int ith, int nth) {
         embed(ith, nth);
@@ -69,8 +78,9 @@ private:
     // out-of-place norm of the residual rows into `dst`, then the activation formats that the
     // consuming weights need.
     void norm_and_prepare(const float* src, const float* w, std::size_t k, float* scratch,
-                          std::initializer_list<const Weight*> consumers, int ith, int nth) {
-        const auto [t0, t1] = ThreadPool::split(n_, ith, nth);
+                          std::initializer_list<const Weight*> consumers, std::size_t rows, int ith,
+                          int nth) {
+        const auto [t0, t1] = ThreadPool::split(rows, ith, nth);
         for (std::size_t t = t0; t < t1; ++t) {
             const float* row = src + t * k;
             float* normed = scratch + t * k;
@@ -122,25 +132,25 @@ private:
             if (lo < hi) {
                 const Weight& w = *j.w;
                 if (w.packed == nullptr || w.packed_isa != k_.isa ||
-                    !k_.gemm_packed(w.type, w.packed, w.cols, lo - base, hi - base, j.act,
+                    !k_.gemm_packed(w.type, w.packed, w.cols, w.rows, lo - base, hi - base, j.act,
                                     n_tokens, j.y, j.ldy)) {
-                    k_.gemm(w.type, w.data, w.row_stride, w.cols, lo - base, hi - base, j.act,
-                            n_tokens, j.y, j.ldy);
+                    k_.gemm(w.type, w.data, w.row_stride, w.cols, w.rows, lo - base, hi - base,
+                            j.act, n_tokens, j.y, j.ldy);
                 }
             }
             base += j.w->rows;
         }
     }
 
-    const std::byte* act_for(const Weight& w) {
-        return act(act_class(w.type));
-    }
+    std::size_t out_rows() const { return all_logits_ ? n_ : 1; }
+
+    const std::byte* act_for(const Weight& w) { return act(act_class(w.type)); }
 
     void layer(std::uint32_t il, int ith, int nth) {
         const LayerWeights& L = m_.layers()[il];
         const std::size_t d = hp_.n_embd, kvd = hp_.kv_dim();
         // Attention block: norm -> Q, K, V.
-        norm_and_prepare(b_.x.p, L.attn_norm.data(), d, b_.attn.p, {&L.wq, &L.wk, &L.wv}, ith,
+        norm_and_prepare(b_.x.p, L.attn_norm.data(), d, b_.attn.p, {&L.wq, &L.wk, &L.wv}, n_, ith,
                          nth);
         sync(nth);
         matmul({{&L.wq, act_for(L.wq), b_.q.p, d},
@@ -152,40 +162,47 @@ private:
         sync(nth);
         attention(il, ith, nth);
         sync(nth);
-        norm_and_prepare(b_.attn.p, nullptr, d, nullptr, {&L.wo}, ith, nth);
+        norm_and_prepare(b_.attn.p, nullptr, d, nullptr, {&L.wo}, n_, ith, nth);
         sync(nth);
         matmul({{&L.wo, act_for(L.wo), b_.tmp.p, d}}, n_, ith, nth);
         sync(nth);
+        // Like llama.cpp, the last layer's FFN runs only for the tokens whose logits are wanted
+        // (which changes F32/F16 rounding there: a lone token uses ggml_vec_dot's order).
+        const std::size_t rows = il + 1 == hp_.n_layer ? out_rows() : n_;
+        if (rows != n_) {
+            if (ith == 0) {
+                std::copy_n(b_.x.p + (n_ - 1) * d, d, b_.x.p);
+                std::copy_n(b_.tmp.p + (n_ - 1) * d, d, b_.tmp.p);
+            }
+            sync(nth);
+        }
         // Residual, then the FFN block.
         {
-            const auto [t0, t1] = ThreadPool::split(n_, ith, nth);
+            const auto [t0, t1] = ThreadPool::split(rows, ith, nth);
             for (std::size_t i = t0 * d; i < t1 * d; ++i) b_.x.p[i] += b_.tmp.p[i];
         }
-        norm_and_prepare(b_.x.p, L.ffn_norm.data(), d, b_.attn.p, {&L.w_gate, &L.w_up}, ith,
+        norm_and_prepare(b_.x.p, L.ffn_norm.data(), d, b_.attn.p, {&L.w_gate, &L.w_up}, rows, ith,
                          nth);
         sync(nth);
         matmul({{&L.w_gate, act_for(L.w_gate), b_.gate.p, hp_.n_ff},
                 {&L.w_up, act_for(L.w_up), b_.up.p, hp_.n_ff}},
-               n_, ith, nth);
+               rows, ith, nth);
         sync(nth);
         {
             const std::size_t ff = hp_.n_ff;
-            const auto [t0, t1] = ThreadPool::split(n_, ith, nth);
+            const auto [t0, t1] = ThreadPool::split(rows, ith, nth);
             for (std::size_t t = t0; t < t1; ++t) {
                 float* g = b_.gate.p + t * ff;
                 const float* u = b_.up.p + t * ff;
-                for (std::size_t i = 0; i < ff; ++i) {
-                    const float s = g[i] / (1.0f + std::exp(-g[i]));
-                    g[i] = s * u[i];
-                }
+                swiglu_(g, u, ff);
                 prepare(g, ff, t, {&L.w_down});
             }
         }
         sync(nth);
-        matmul({{&L.w_down, act_for(L.w_down), b_.tmp.p, d}}, n_, ith, nth);
+        matmul({{&L.w_down, act_for(L.w_down), b_.tmp.p, d}}, rows, ith, nth);
         sync(nth);
         {
-            const auto [t0, t1] = ThreadPool::split(n_, ith, nth);
+            const auto [t0, t1] = ThreadPool::split(rows, ith, nth);
             for (std::size_t i = t0 * d; i < t1 * d; ++i) b_.x.p[i] += b_.tmp.p[i];
         }
         // The next step (next layer's norm or the output norm) reads only this thread's rows.
@@ -193,7 +210,8 @@ private:
 
     void rope_and_store(std::uint32_t il, int ith, int nth) {
         const std::size_t d = hp_.n_embd, kvd = hp_.kv_dim(), hd = hp_.head_dim;
-        const float theta_scale = std::pow(hp_.rope_freq_base, -2.0f / static_cast<float>(hp_.n_rot));
+        const float theta_scale =
+            std::pow(hp_.rope_freq_base, -2.0f / static_cast<float>(hp_.n_rot));
         std::uint16_t* kc = b_.k_cache[il]->as<std::uint16_t>();
         std::uint16_t* vc = b_.v_cache[il]->as<std::uint16_t>();
         const auto [t0, t1] = ThreadPool::split(n_, ith, nth);
@@ -209,8 +227,8 @@ private:
             auto rotate = [&](float* head) {
                 for (std::uint32_t i0 = 0; i0 < hp_.n_rot; i0 += 2) {
                     const float x0 = head[i0], x1 = head[i0 + 1];
-                    head[i0] = x0 * cs[i0] - x1 * cs[i0 + 1];
-                    head[i0 + 1] = x0 * cs[i0 + 1] + x1 * cs[i0];
+                    head[i0] = std::fma(x0, cs[i0], -(x1 * cs[i0 + 1]));
+                    head[i0 + 1] = std::fma(x0, cs[i0 + 1], x1 * cs[i0]);
                 }
             };
             for (std::uint32_t h = 0; h < hp_.n_head; ++h) rotate(b_.q.p + t * d + h * hd);
@@ -250,6 +268,7 @@ private:
             job.v = vc + kvh * hd * b_.v_stride;
             job.n_kv = pos0_ + t + 1;
             job.out = b_.attn.p + t * d + h * hd;
+            job.batched = n_ > 1;
             attend_(job, scratch);
         }
     }
@@ -257,15 +276,15 @@ private:
     void output(int ith, int nth) {
         const std::size_t d = hp_.n_embd;
         const Weight& w = m_.output();
-        // Only the rows whose logits are wanted: the last token, or all of them.
-        const std::size_t first = all_logits_ ? 0 : n_ - 1;
-        const std::size_t count = n_ - first;
+        // The rows whose logits are wanted (the last layer left only those): the last token, or
+        // all of them.
+        const std::size_t count = out_rows();
         // The rows read here were finished by whichever thread owned them in the last layer.
         sync(nth);
         const auto [t0, t1] = ThreadPool::split(count, ith, nth);
         for (std::size_t i = t0; i < t1; ++i) {
             float* normed = b_.attn.p + i * d;
-            rms_norm(b_.x.p + (first + i) * d, m_.output_norm().data(), normed, d, hp_.rms_eps);
+            rms_norm(b_.x.p + i * d, m_.output_norm().data(), normed, d, hp_.rms_eps);
             prepare(normed, d, i, {&w});
         }
         sync(nth);
@@ -282,14 +301,15 @@ private:
     std::size_t n_;
     bool all_logits_;
     detail::AttendFn attend_;
+    detail::SwigluFn swiglu_;
 };
 
 }  // namespace
 
 void Context::forward(std::span<const std::int32_t> tokens, bool all_logits) {
     Forward f(*model_, *kernels_, *buf_, pool_, n_past_, n_ctx_, tokens, all_logits);
-    const bool tiny = model_->weight_bytes_per_token() < kSingleThreadModelBytes &&
-                      tokens.size() < 8;
+    const bool tiny =
+        model_->weight_bytes_per_token() < kSingleThreadModelBytes && tokens.size() < 8;
     if (pool_.size() == 1 || tiny) {
         f.run(0, 1);
     } else {
