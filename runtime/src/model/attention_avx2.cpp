@@ -135,6 +135,22 @@ void softmax_round(float* s, std::uint16_t* p16, std::size_t n) {
     }
 }
 
+// tinyBLAS's order (one 16-lane chain, as two 8-lane halves) for two half rows against x:
+// out[0..1] = x · r0, x · r1 over n (a multiple of 16) elements.
+void tiny2(const float* x, const std::uint16_t* r0, const std::uint16_t* r1, std::size_t n,
+           float* out) {
+    __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __m256 xlo = _mm256_loadu_ps(x + i), xhi = _mm256_loadu_ps(x + i + 8);
+        lo0 = _mm256_fmadd_ps(load_h8(r0 + i), xlo, lo0);
+        hi0 = _mm256_fmadd_ps(load_h8(r0 + i + 8), xhi, hi0);
+        lo1 = _mm256_fmadd_ps(load_h8(r1 + i), xlo, lo1);
+        hi1 = _mm256_fmadd_ps(load_h8(r1 + i + 8), xhi, hi1);
+    }
+    out[0] = tree16(lo0, hi0);
+    out[1] = tree16(lo1, hi1);
+}
+
 }  // namespace
 
 void attend_avx2(const HeadJob& job, const HeadScratch& sc) {
@@ -152,17 +168,9 @@ void attend_avx2(const HeadJob& job, const HeadScratch& sc) {
     if (qk_tinyblas(job)) {
         for (; j + 2 <= n_kv; j += 2) {
             const std::uint16_t* k0 = job.k + j * job.k_stride;
-            const std::uint16_t* k1 = k0 + job.k_stride;
-            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
-            for (std::size_t d = 0; d < hd; d += 16) {
-                const __m256 qlo = _mm256_loadu_ps(sc.qf + d), qhi = _mm256_loadu_ps(sc.qf + d + 8);
-                lo0 = _mm256_fmadd_ps(load_h8(k0 + d), qlo, lo0);
-                hi0 = _mm256_fmadd_ps(load_h8(k0 + d + 8), qhi, hi0);
-                lo1 = _mm256_fmadd_ps(load_h8(k1 + d), qlo, lo1);
-                hi1 = _mm256_fmadd_ps(load_h8(k1 + d + 8), qhi, hi1);
-            }
-            sc.s[j] = tree16(lo0, hi0) * job.scale;
-            sc.s[j + 1] = tree16(lo1, hi1) * job.scale;
+            tiny2(sc.qf, k0, k0 + job.k_stride, hd, sc.s + j);
+            sc.s[j] *= job.scale;
+            sc.s[j + 1] *= job.scale;
         }
         for (; j < n_kv; ++j) {
             const std::uint16_t* kj = job.k + j * job.k_stride;
@@ -189,17 +197,7 @@ void attend_avx2(const HeadJob& job, const HeadScratch& sc) {
     if (pv_tinyblas(job)) {
         for (; e + 2 <= hd; e += 2) {
             const std::uint16_t* v0 = job.v + e * job.v_stride;
-            const std::uint16_t* v1 = v0 + job.v_stride;
-            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
-            for (std::size_t l = 0; l < n_pad; l += 16) {
-                const __m256 plo = _mm256_loadu_ps(sc.s + l), phi = _mm256_loadu_ps(sc.s + l + 8);
-                lo0 = _mm256_fmadd_ps(load_h8(v0 + l), plo, lo0);
-                hi0 = _mm256_fmadd_ps(load_h8(v0 + l + 8), phi, hi0);
-                lo1 = _mm256_fmadd_ps(load_h8(v1 + l), plo, lo1);
-                hi1 = _mm256_fmadd_ps(load_h8(v1 + l + 8), phi, hi1);
-            }
-            job.out[e] = tree16(lo0, hi0);
-            job.out[e + 1] = tree16(lo1, hi1);
+            tiny2(sc.s, v0, v0 + job.v_stride, n_pad, job.out + e);
         }
         return;  // hd % 4 == 0
     }
