@@ -188,6 +188,20 @@ void softmax_round(float* s, std::uint16_t* p16, std::size_t n) {
     }
 }
 
+// tinyBLAS's order for 16 half rows (row r at base + r * stride) against x over n elements (a
+// multiple of 16): the 16 results, in order.
+__m512 tiny16(const float* x, const std::uint16_t* base, std::size_t stride, std::size_t n) {
+    __m512 acc[16];
+    for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __m512 xv = _mm512_loadu_ps(x + i);
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; ++r)
+            acc[r] = _mm512_fmadd_ps(load_h16(base + r * stride + i), xv, acc[r]);
+    }
+    return reduce16(acc);
+}
+
 }  // namespace
 
 void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
@@ -213,17 +227,9 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     std::size_t j = 0;
     if (qk_tinyblas(job)) {
         for (; j + 16 <= n_kv; j += 16) {
-            const std::uint16_t* kj = job.k + j * job.k_stride;
-            __m512 acc[16];
-            for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
-            for (std::size_t i = 0; i < hd; i += 16) {
-                const __m512 q = _mm512_loadu_ps(sc.qf + i);
-#pragma GCC unroll 16
-                for (int r = 0; r < 16; ++r) {
-                    acc[r] = _mm512_fmadd_ps(load_h16(kj + r * job.k_stride + i), q, acc[r]);
-                }
-            }
-            _mm512_storeu_ps(sc.s + j, _mm512_mul_ps(reduce16(acc), vscale));
+            _mm512_storeu_ps(
+                sc.s + j,
+                _mm512_mul_ps(tiny16(sc.qf, job.k + j * job.k_stride, job.k_stride, hd), vscale));
         }
         for (; j + 4 <= n_kv; j += 4) {
             const std::uint16_t* kj = job.k + j * job.k_stride;
@@ -262,17 +268,8 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     std::size_t e = 0;
     if (pv_tinyblas(job)) {
         for (; e + 16 <= hd; e += 16) {
-            __m512 acc[16];
-            for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
-            for (std::size_t l = 0; l < n_pad; l += 16) {
-                const __m512 p = _mm512_loadu_ps(sc.s + l);
-#pragma GCC unroll 16
-                for (int r = 0; r < 16; ++r) {
-                    acc[r] =
-                        _mm512_fmadd_ps(load_h16(job.v + (e + r) * job.v_stride + l), p, acc[r]);
-                }
-            }
-            _mm512_storeu_ps(job.out + e, reduce16(acc));
+            _mm512_storeu_ps(job.out + e,
+                             tiny16(sc.s, job.v + e * job.v_stride, job.v_stride, n_pad));
         }
         for (; e < hd; ++e) {
             __m512 acc = _mm512_setzero_ps();
