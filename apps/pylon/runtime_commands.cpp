@@ -79,10 +79,11 @@ void cmd_run(const RunOptions& o) {
     g.sampling.min_p = o.min_p;
     g.sampling.repeat_penalty = o.repeat_penalty;
     g.sampling.seed = o.seed;
-    std::function<void(std::string_view)> stream;
+    runtime::OnToken stream;
     if (!o.json) {
-        stream = [](std::string_view piece) {
+        stream = [](std::int32_t, std::string_view piece) {
             std::cout << piece << std::flush;
+            return true;
         };
     }
     const auto r = unwrap(runtime::generate(*ctx, tok, o.prompt, g, stream));

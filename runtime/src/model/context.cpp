@@ -70,6 +70,15 @@ void Context::truncate(std::uint32_t n) noexcept { n_past_ = std::min(n, n_past_
 
 Result<std::span<const float>> Context::eval(std::span<const std::int32_t> tokens,
                                              bool all_logits) {
+    return eval_impl(tokens, all_logits, false);
+}
+
+Result<std::span<const float>> Context::eval_each(std::span<const std::int32_t> tokens) {
+    return eval_impl(tokens, true, true);
+}
+
+Result<std::span<const float>> Context::eval_impl(std::span<const std::int32_t> tokens,
+                                                  bool all_logits, bool invariant) {
     const LlamaHparams& hp = model_->hparams();
     if (tokens.empty()) return Error(Errc::invalid_argument, "no tokens to evaluate");
     if (tokens.size() > n_ctx_ - n_past_) {
@@ -90,7 +99,7 @@ Result<std::span<const float>> Context::eval(std::span<const std::int32_t> token
     for (std::size_t done = 0; done < tokens.size();) {
         const std::size_t n = std::min<std::size_t>(n_batch_, tokens.size() - done);
         const bool last_chunk = done + n == tokens.size();
-        forward(tokens.subspan(done, n), all_logits);
+        forward(tokens.subspan(done, n), all_logits, invariant);
         if (all_logits) {
             std::memcpy(out.data() + done * hp.n_vocab, buf_->logits.data(),
                         n * hp.n_vocab * sizeof(float));

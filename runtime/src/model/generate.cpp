@@ -2,13 +2,23 @@
 
 #include <chrono>
 
+#include "model/speculative.h"
 #include "pylon/common/error.h"
 
 namespace pylon::runtime {
 
 Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok, std::string_view prompt,
-                                const GenerateOptions& options,
-                                const std::function<void(std::string_view)>& on_text) {
+                                const GenerateOptions& options, const OnToken& on_token) {
+    const std::vector<std::int32_t> ids = tok.encode(prompt);
+    if (ids.empty()) {
+        return Error(Errc::invalid_argument, "the prompt is empty and the model adds no BOS");
+    }
+    return generate(ctx, tok, ids, options, on_token);
+}
+
+Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok,
+                                std::span<const std::int32_t> prompt_ids,
+                                const GenerateOptions& options, const OnToken& on_token) {
     using Clock = std::chrono::steady_clock;
     if (options.n_predict < 0) return Error(Errc::invalid_argument, "n_predict must be >= 0");
     if (tok.n_vocab() != static_cast<std::int32_t>(ctx.model().hparams().n_vocab)) {
@@ -16,52 +26,55 @@ Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok, std::string_
                                                  std::to_string(tok.n_vocab()) +
                                                  ") does not match the model's");
     }
-    GenerateResult r;
-    r.prompt_ids = tok.encode(prompt);
-    if (r.prompt_ids.empty()) {
-        return Error(Errc::invalid_argument, "the prompt is empty and the model adds no BOS");
-    }
-    if (r.prompt_ids.size() >= ctx.n_ctx()) {
-        return Error(Errc::limit_exceeded, "the prompt has " +
-                                               std::to_string(r.prompt_ids.size()) +
+    if (prompt_ids.empty()) return Error(Errc::invalid_argument, "the prompt has no tokens");
+    if (prompt_ids.size() >= ctx.n_ctx()) {
+        return Error(Errc::limit_exceeded, "the prompt has " + std::to_string(prompt_ids.size()) +
                                                " tokens; the context holds " +
                                                std::to_string(ctx.n_ctx()));
     }
+    const SpeculativeParams& sp = options.speculative;
+    if (sp.enabled()) {
+        if (auto ok = detail::check_speculative(ctx, sp); !ok) return std::move(ok).error();
+    }
+    GenerateResult r;
+    r.prompt_ids.assign(prompt_ids.begin(), prompt_ids.end());
     ctx.reset();
+    if (sp.draft != nullptr) sp.draft->reset();
     Sampler sampler(options.sampling, static_cast<std::size_t>(tok.n_vocab()));
     Detokenizer detok(tok);
-    std::vector<std::int32_t> history = r.prompt_ids;
 
     const auto t0 = Clock::now();
     auto logits = ctx.eval(r.prompt_ids);
     if (!logits) return std::move(logits).error().with_context("evaluating the prompt");
     const auto t1 = Clock::now();
     r.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
-    r.stop_reason = "limit";
-    for (int i = 0; i < options.n_predict; ++i) {
-        const std::int32_t next = sampler.sample(*logits, history);
-        if (options.stop_at_eos && next == tok.eos_id()) {
-            r.stop_reason = "eos";
-            break;
+
+    // Emits one token; false when generation must end (r.stop_reason says why).
+    detail::Emitter emit{r, detok, options, on_token, tok.eos_id()};
+    if (options.n_predict == 0) {
+        r.stop_reason = "limit";
+    } else if (sp.enabled()) {
+        auto ok = detail::speculative_loop(ctx, sampler, *logits, emit, options);
+        if (!ok) return std::move(ok).error();
+    } else {
+        std::vector<std::int32_t> history = r.prompt_ids;
+        std::span<const float> cur = *logits;
+        for (;;) {
+            const std::int32_t next = sampler.sample(cur, history);
+            history.push_back(next);
+            if (!emit(next)) break;
+            if (ctx.n_past() >= ctx.n_ctx()) {
+                r.stop_reason = "context";
+                break;
+            }
+            auto l = ctx.eval(std::span<const std::int32_t>(&next, 1));
+            if (!l) return std::move(l).error().with_context("decoding");
+            cur = *l;
         }
-        r.generated_ids.push_back(next);
-        history.push_back(next);
-        const std::string piece = detok.push(next);
-        r.text += piece;
-        if (on_text && !piece.empty()) on_text(piece);
-        if (i + 1 == options.n_predict) break;
-        if (ctx.n_past() >= ctx.n_ctx()) {
-            r.stop_reason = "context";
-            break;
-        }
-        logits = ctx.eval(std::span<const std::int32_t>(&next, 1));
-        if (!logits) return std::move(logits).error().with_context("decoding");
-        ++r.decoded_tokens;
     }
     r.decode_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
-    const std::string tail = detok.flush();
-    r.text += tail;
-    if (on_text && !tail.empty()) on_text(tail);
+    r.decoded_tokens = r.generated_ids.empty() ? 0 : r.generated_ids.size() - 1;
+    emit.flush();
     return r;
 }
 

@@ -38,7 +38,7 @@ class Forward {
 public:
     Forward(const Model& m, const kernels::Kernels& k, Context::Buffers& b, ThreadPool& pool,
             std::uint32_t pos0, std::uint32_t n_ctx, std::span<const std::int32_t> tokens,
-            bool all_logits)
+            bool all_logits, bool invariant)
         : m_(m),
           hp_(m.hparams()),
           k_(k),
@@ -49,6 +49,7 @@ public:
           tokens_(tokens),
           n_(tokens.size()),
           all_logits_(all_logits),
+          invariant_(invariant),
           attend_(detail::attend_for(k.isa)),
           swiglu_(detail::swiglu_for(k.isa)) {}
 
@@ -131,9 +132,18 @@ private:
             const std::uint64_t hi = std::min<std::uint64_t>(r1, base + j.w->rows);
             if (lo < hi) {
                 const Weight& w = *j.w;
-                if (w.packed == nullptr || w.packed_isa != k_.isa ||
-                    !k_.gemm_packed(w.type, w.packed, w.cols, w.rows, lo - base, hi - base, j.act,
-                                    n_tokens, j.y, j.ldy)) {
+                if (invariant_ && n_tokens > 1 && act_class(w.type) != ActClass::q8) {
+                    // F32/F16 products are summed in another order for batches (tinyBLAS's):
+                    // one token at a time gives the bits of a lone token.
+                    const std::size_t stride = kernels::act_row_bytes(w.type, w.cols);
+                    for (std::size_t t = 0; t < n_tokens; ++t) {
+                        k_.gemm(w.type, w.data, w.row_stride, w.cols, w.rows, lo - base,
+                                hi - base, j.act + t * stride, 1, j.y + t * j.ldy, j.ldy);
+                    }
+                } else if (w.packed == nullptr || w.packed_isa != k_.isa ||
+                           !k_.gemm_packed(w.type, w.packed, w.cols, w.rows, lo - base, hi - base,
+                                           j.act, n_tokens, j.y, j.ldy)) {
+                    // Quantized products are summed alike for any number of tokens.
                     k_.gemm(w.type, w.data, w.row_stride, w.cols, w.rows, lo - base, hi - base,
                             j.act, n_tokens, j.y, j.ldy);
                 }
@@ -268,7 +278,7 @@ private:
             job.v = vc + kvh * hd * b_.v_stride;
             job.n_kv = pos0_ + t + 1;
             job.out = b_.attn.p + t * d + h * hd;
-            job.batched = n_ > 1;
+            job.batched = n_ > 1 && !invariant_;
             attend_(job, scratch);
         }
     }
@@ -300,14 +310,15 @@ private:
     std::span<const std::int32_t> tokens_;
     std::size_t n_;
     bool all_logits_;
+    bool invariant_;  // every token's bits as if evaluated alone
     detail::AttendFn attend_;
     detail::SwigluFn swiglu_;
 };
 
 }  // namespace
 
-void Context::forward(std::span<const std::int32_t> tokens, bool all_logits) {
-    Forward f(*model_, *kernels_, *buf_, pool_, n_past_, n_ctx_, tokens, all_logits);
+void Context::forward(std::span<const std::int32_t> tokens, bool all_logits, bool invariant) {
+    Forward f(*model_, *kernels_, *buf_, pool_, n_past_, n_ctx_, tokens, all_logits, invariant);
     const bool tiny =
         model_->weight_bytes_per_token() < kSingleThreadModelBytes && tokens.size() < 8;
     if (pool_.size() == 1 || tiny) {

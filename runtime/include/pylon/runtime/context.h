@@ -37,6 +37,12 @@ public:
     // the vocabulary, or a context that would overflow (nothing is evaluated then).
     Result<std::span<const float>> eval(std::span<const std::int32_t> tokens,
                                         bool all_logits = false);
+    // As eval(tokens, true), batch-invariant: every token's logits (and K/V) have exactly the
+    // bits that evaluating the tokens one at a time would give, while the weights are still
+    // streamed once for the batch where the kernels allow (quantized weights; F32/F16 weights
+    // are multiplied token by token). Speculative decoding verifies drafts with it so that
+    // greedy output equals plain decoding.
+    Result<std::span<const float>> eval_each(std::span<const std::int32_t> tokens);
 
     std::uint32_t n_past() const noexcept { return n_past_; }
     std::uint32_t n_ctx() const noexcept { return n_ctx_; }
@@ -54,7 +60,9 @@ public:
 private:
     Context(std::shared_ptr<const Model> model, const ContextParams& params,
             const kernels::Kernels& k);
-    void forward(std::span<const std::int32_t> tokens, bool all_logits);
+    Result<std::span<const float>> eval_impl(std::span<const std::int32_t> tokens, bool all_logits,
+                                             bool invariant);
+    void forward(std::span<const std::int32_t> tokens, bool all_logits, bool invariant);
 
     std::shared_ptr<const Model> model_;
     const kernels::Kernels* kernels_;

@@ -1,0 +1,56 @@
+// Internals of generate(): the token emitter shared by plain and speculative decoding, and the
+// speculative decoding loop (speculative.cpp).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "pylon/runtime/generate.h"
+
+namespace pylon::runtime::detail {
+
+// Appends generated tokens to the result, streams their text, and says when to stop.
+struct Emitter {
+    GenerateResult& r;
+    Detokenizer& detok;
+    const GenerateOptions& options;
+    const OnToken& on_token;
+    std::int32_t eos;
+
+    // Emits `id`; false when generation ends with it (limit, EOS — not emitted —, or the
+    // callback asked to stop), with r.stop_reason set.
+    bool operator()(std::int32_t id) {
+        if (options.stop_at_eos && id == eos) {
+            r.stop_reason = "eos";
+            return false;
+        }
+        r.generated_ids.push_back(id);
+        const std::string piece = detok.push(id);
+        r.text += piece;
+        if (on_token && !on_token(id, piece)) {
+            r.stop_reason = "stopped";
+            return false;
+        }
+        if (r.generated_ids.size() >= static_cast<std::size_t>(options.n_predict)) {
+            r.stop_reason = "limit";
+            return false;
+        }
+        return true;
+    }
+    void flush() {
+        const std::string tail = detok.flush();
+        r.text += tail;
+        if (on_token && !tail.empty()) on_token(-1, tail);
+    }
+};
+
+// The draft context must share the target's vocabulary and be free of the target's context.
+Result<void> check_speculative(const Context& target, const SpeculativeParams& sp);
+
+// Decodes speculatively from the prompt's logits until the emitter says stop or the context is
+// full (stop_reason "context").
+Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const float> logits,
+                              Emitter& emit, const GenerateOptions& options);
+
+}  // namespace pylon::runtime::detail
