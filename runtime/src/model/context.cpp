@@ -44,6 +44,9 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
     if (params.n_threads < 1 || params.n_threads > 512) {
         return Error(Errc::invalid_argument, "threads must be between 1 and 512");
     }
+    if (params.kv_sinks > 1024) {
+        return Error(Errc::invalid_argument, "kv_sinks must be at most 1024");
+    }
     const kernels::Isa isa = params.isa.value_or(kernels::best_isa());
     if (!kernels::isa_supported(isa)) {
         return Error(Errc::unsupported, "this CPU cannot run the " +
@@ -59,6 +62,7 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
         return Error(Errc::limit_exceeded, "not enough memory for a context of " +
                                                std::to_string(params.n_ctx) + " positions");
     }
+    ctx->init_kv(params);
     return ctx;
 }
 
@@ -81,12 +85,7 @@ Result<std::span<const float>> Context::eval_impl(std::span<const std::int32_t> 
                                                   bool all_logits, bool invariant) {
     const LlamaHparams& hp = model_->hparams();
     if (tokens.empty()) return Error(Errc::invalid_argument, "no tokens to evaluate");
-    if (tokens.size() > n_ctx_ - n_past_) {
-        return Error(Errc::limit_exceeded,
-                     "context full: " + std::to_string(n_past_) + " + " +
-                         std::to_string(tokens.size()) + " tokens exceed n_ctx " +
-                         std::to_string(n_ctx_));
-    }
+    PYLON_TRY(reserve_kv(tokens.size()));  // n_ctx and the KV budget (kv_cache.cpp)
     for (const std::int32_t t : tokens) {
         if (t < 0 || static_cast<std::uint32_t>(t) >= hp.n_vocab) {
             return Error(Errc::invalid_argument, "token id " + std::to_string(t) +

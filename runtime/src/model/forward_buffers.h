@@ -53,6 +53,8 @@ struct AlignedVec {
 struct Context::Buffers {
     Buffers(const Model& m, std::uint32_t n_ctx, std::uint32_t n_batch, int n_threads)
         : v_stride((static_cast<std::size_t>(n_ctx) + 31) / 32 * 32),
+          v_stride_max(v_stride),
+          kv_cap(n_ctx),
           kv_layer_elems(v_stride * m.hparams().kv_dim()),
           x(elems(n_batch, m.hparams().n_embd)),
           q(elems(n_batch, m.hparams().n_embd)),
@@ -80,7 +82,8 @@ struct Context::Buffers {
         }
     }
     // Per-thread attention scratch (see model/attention.h): scores for the padded KV length,
-    // the rounded query as floats.
+    // the rounded query as floats. (Sized for v_stride_max; per-thread offsets computed with a
+    // smaller v_stride stay inside.)
     std::size_t scores_stride() const noexcept { return v_stride + 32; }
     static std::size_t qf_stride(const Model& m) noexcept { return m.hparams().head_dim + 32; }
     static std::size_t elems(std::uint32_t a, std::uint32_t b) {
@@ -88,8 +91,12 @@ struct Context::Buffers {
     }
 
     // K: [position][kv_dim] halves. V: transposed, [kv_dim][v_stride] halves, v_stride = n_ctx
-    // rounded up to 32 so that P·V dots can run over zero-padded probabilities.
+    // rounded up to 32 so that P·V dots can run over zero-padded probabilities. Under a KV
+    // budget (src/model/kv_cache.cpp) the layout holds kv_cap <= n_ctx positions and v_stride is
+    // kv_cap rounded up to 32: the rows sit closer together and the mapping's tail is released.
     std::size_t v_stride;
+    std::size_t v_stride_max;  // for n_ctx: the mapping size and the scratch
+    std::uint32_t kv_cap;      // positions the current layout holds
     std::size_t kv_layer_elems;
     AlignedVec<float> x, q, k, v, attn, tmp, gate, up, scores, qf;
     AlignedVec<std::uint16_t> q16, p16;
