@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -57,6 +59,10 @@ struct RunOptions {
     int top_k = 40;
     std::uint64_t seed = 0;
     bool json = false;
+    std::string prompt_file, draft;
+    bool lookup = false, no_adaptive = false, ignore_eos = false;
+    int draft_max = 16;
+    float p_min = 0.6f;
 };
 
 int default_threads() {
@@ -64,14 +70,38 @@ int default_threads() {
     return static_cast<int>(std::clamp(hc, 1u, 64u));
 }
 
-void cmd_run(const RunOptions& o) {
+std::string read_prompt_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw UsageError("cannot read the prompt file " + path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > (16u << 20)) throw UsageError("the prompt file is larger than 16 MiB");
+    return text;
+}
+
+void cmd_run(RunOptions o) {
+    if (!o.prompt_file.empty()) o.prompt = read_prompt_file(o.prompt_file);
+    if (!o.draft.empty() && o.lookup) throw UsageError("--draft and --lookup exclude each other");
     auto model = load_model(o.model);
     const Tokenizer tok = load_tokenizer(*model);
     ContextParams cp;
     cp.n_threads = o.threads > 0 ? o.threads : default_threads();
     cp.n_ctx = static_cast<std::uint32_t>(o.ctx);
     auto ctx = unwrap(Context::create(model, cp));
+    std::unique_ptr<Context> draft_ctx;
+    if (!o.draft.empty()) {
+        auto draft_model = load_model(o.draft);
+        ContextParams dp = cp;
+        dp.n_ctx = ctx->n_ctx();
+        draft_ctx = unwrap(Context::create(draft_model, dp), "creating the draft model's context");
+    }
     runtime::GenerateOptions g;
+    g.speculative.draft = draft_ctx.get();
+    g.speculative.lookup = o.lookup;
+    g.speculative.n_draft_max = o.draft_max;
+    g.speculative.n_draft_start = std::min(g.speculative.n_draft_start, o.draft_max);
+    g.speculative.p_min = o.p_min;
+    g.speculative.adaptive = !o.no_adaptive;
+    g.stop_at_eos = !o.ignore_eos;
     g.n_predict = o.n_predict;
     g.sampling.temperature = o.temp;
     g.sampling.top_k = o.top_k;
@@ -93,15 +123,41 @@ void cmd_run(const RunOptions& o) {
         j["generated_token_ids"] = r.generated_ids;
         j["text"] = r.text;
         j["stop_reason"] = r.stop_reason;
+        j["prompt_tok_s"] = r.prompt_tok_s();
+        j["decode_tok_s"] = r.decode_tok_s();
+        if (g.speculative.enabled()) {
+            const auto& s = r.speculative;
+            j["speculative"] = {{"mode", draft_ctx ? "draft" : "lookup"},
+                                {"cycles", s.cycles},
+                                {"drafted", s.drafted},
+                                {"accepted", s.accepted},
+                                {"plain_steps", s.plain_steps},
+                                {"acceptance_rate", s.acceptance_rate()},
+                                {"mean_accepted_length", s.mean_accepted_length()}};
+        }
         std::cout << j.dump() << "\n";
     } else {
         std::cout << std::endl;  // flushed before the timing line on stderr
     }
+    std::string spec;
+    if (g.speculative.enabled()) {
+        const auto& s = r.speculative;
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      " | %s: acceptance %.1f%% (%llu/%llu), mean accepted length %.2f, %llu "
+                      "plain steps",
+                      draft_ctx ? "draft" : "lookup", 100.0 * s.acceptance_rate(),
+                      static_cast<unsigned long long>(s.accepted),
+                      static_cast<unsigned long long>(s.drafted), s.mean_accepted_length(),
+                      static_cast<unsigned long long>(s.plain_steps));
+        spec = buf;
+    }
     std::fprintf(stderr,
-                 "pylon run: prompt %zu tokens %.1f tok/s | decode %zu tokens %.1f tok/s | "
+                 "pylon run: prompt %zu tokens %.1f tok/s | decode %zu tokens %.1f tok/s%s | "
                  "%d threads, %s\n",
                  r.prompt_ids.size(), r.prompt_tok_s(), r.decoded_tokens, r.decode_tok_s(),
-                 ctx->n_threads(), std::string(runtime::kernels::isa_name(ctx->isa())).c_str());
+                 spec.c_str(), ctx->n_threads(),
+                 std::string(runtime::kernels::isa_name(ctx->isa())).c_str());
 }
 
 void cmd_tokenize(const std::string& model_path, const std::string& text, bool no_bos) {
@@ -237,7 +293,21 @@ void add_runtime_commands(CLI::App& app) {
     auto run_opts = std::make_shared<RunOptions>();
     auto* run = app.add_subcommand("run", "Generate text with a GGUF model on this machine");
     run->add_option("-m,--model", run_opts->model, "GGUF model file")->required();
-    run->add_option("-p,--prompt", run_opts->prompt, "Prompt text")->required();
+    auto* prompt_opt = run->add_option("-p,--prompt", run_opts->prompt, "Prompt text");
+    auto* file_opt = run->add_option("-f,--file", run_opts->prompt_file, "Read the prompt from a file");
+    prompt_opt->excludes(file_opt);
+    run->add_option("--draft", run_opts->draft,
+                    "Speculative decoding with this draft model (same vocabulary)");
+    run->add_flag("--lookup", run_opts->lookup,
+                  "Speculative decoding with prompt-lookup (n-gram) drafts");
+    run->add_option("--draft-max", run_opts->draft_max, "Longest draft")
+        ->check(CLI::Range(1, 64));
+    run->add_option("--p-min", run_opts->p_min,
+                    "Stop a draft when the draft model's top probability is below this")
+        ->check(CLI::Range(0.0f, 1.0f));
+    run->add_flag("--no-adaptive", run_opts->no_adaptive,
+                  "Always draft --draft-max tokens (no adaptive length, no fallback)");
+    run->add_flag("--ignore-eos", run_opts->ignore_eos, "Keep generating past EOS");
     run->add_option("-n,--n-predict", run_opts->n_predict, "Tokens to generate")
         ->check(CLI::Range(0, 1 << 20));
     run->add_option("-t,--threads", run_opts->threads, "Threads (default: all cores)")
@@ -253,7 +323,12 @@ void add_runtime_commands(CLI::App& app) {
         ->check(CLI::Range(0.0f, 10.0f));
     run->add_option("--seed", run_opts->seed, "Sampling seed");
     run->add_flag("--json", run_opts->json, "Print prompt/generated ids and text as JSON");
-    run->callback([run_opts] { cmd_run(*run_opts); });
+    run->callback([run_opts, prompt_opt, file_opt] {
+        if (prompt_opt->count() == 0 && file_opt->count() == 0) {
+            throw UsageError("a prompt is needed: -p TEXT or -f FILE");
+        }
+        cmd_run(*run_opts);
+    });
 
     auto model_path = std::make_shared<std::string>();
     auto text = std::make_shared<std::string>();

@@ -1,12 +1,283 @@
+// Speculative decoding (generate() with SpeculativeParams): draft, verify in one batched target
+// pass, accept a prefix, emit the target's own next token, repeat.
+//
+// Correctness: the target's logits for a verified batch come from Context::eval_each, which
+// gives every token the bits a lone token gets, so with greedy sampling the emitted sequence is
+// exactly plain decoding's (the same sampler, the same history, the same logits). With
+// temperature > 0 each draft d with draft distribution q is accepted with probability
+// min(1, p(d)/q(d)) against the target's distribution p (both after the whole sampling chain);
+// on rejection the token comes from norm(max(0, p − q)), and when every draft is accepted a bonus
+// token comes from the target's next distribution (Leviathan et al. 2023, Chen et al. 2023) —
+// which keeps the output distributed exactly as the target's own sampling.
+//
+// Adaptivity: a cost model picks each draft's length k. Measured times (one-token target pass
+// t1, extra cost per verified token dv, draft cost per token td) and the running acceptance rate a
+// give the expected tokens per cycle E(k) = (1 − a^(k+1)) / (1 − a) for the cost
+// t1 + k·(dv + td); k maximizes E(k)/cost(k), and k = 0 is plain decoding, chosen whenever
+// speculation would not pay (re-probed every kProbeEvery plain steps so that a rising acceptance
+// is noticed). A draft model also stops a draft early when its top probability falls below p_min.
 #include "model/speculative.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 
 #include "pylon/common/error.h"
 
 namespace pylon::runtime::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+constexpr int kProbeEvery = 16;      // plain steps between probes while speculation is backed off
+constexpr int kRemeasureEvery = 64;  // cycles between plain steps that re-measure t1
+
+// Probability of the most likely token under softmax(logits).
+double top_probability(std::span<const float> logits) {
+    float mx = logits[0];
+    for (const float l : logits) mx = std::max(mx, l);
+    double sum = 0.0;
+    for (const float l : logits) sum += std::exp(static_cast<double>(l - mx));
+    return 1.0 / sum;
+}
+
+double prob_of(const std::vector<TokenProb>& dist, std::int32_t id) {
+    for (const TokenProb& t : dist) {
+        if (t.id == id) return t.p;
+    }
+    return 0.0;
+}
+
+std::int32_t draw(const std::vector<TokenProb>& dist, double total, Rng& rng) {
+    const double u = rng.uniform() * total;
+    double cum = 0.0;
+    for (const TokenProb& t : dist) {
+        cum += t.p;
+        if (u < cum) return t.id;
+    }
+    return dist.back().id;
+}
+
+// Proposes tokens continuing the history.
+class Drafter {
+public:
+    virtual ~Drafter() = default;
+    // Appends up to k drafts to `out` (and, when `q` is non-null, their draft distributions;
+    // an empty distribution means a point mass on the draft).
+    virtual Result<void> draft(const std::vector<std::int32_t>& history, int k,
+                               std::vector<std::int32_t>& out,
+                               std::vector<std::vector<TokenProb>>* q) = 0;
+    // After verification: `history` now ends with the accepted drafts and the target's token.
+    virtual void sync(std::size_t kept_history) { (void)kept_history; }
+    virtual bool free_drafts() const { return false; }  // costs ~nothing per token
+};
+
+// Prompt lookup: the tokens that followed the most recent earlier occurrence of the history's
+// longest suffix (ngram_max down to ngram_min tokens).
+class LookupDrafter final : public Drafter {
+public:
+    explicit LookupDrafter(const SpeculativeParams& sp) : sp_(sp) {}
+
+    Result<void> draft(const std::vector<std::int32_t>& h, int k, std::vector<std::int32_t>& out,
+                       std::vector<std::vector<TokenProb>>* q) override {
+        const std::size_t len = h.size();
+        for (int n = sp_.ngram_max; n >= sp_.ngram_min; --n) {
+            const auto un = static_cast<std::size_t>(n);
+            if (len <= un) continue;
+            const std::int32_t* suffix = h.data() + len - un;
+            // Candidate starts i with h[i, i+n) == suffix and i + n < len, latest first.
+            for (std::size_t i = len - un; i-- > 0;) {
+                if (!std::equal(suffix, suffix + un, h.data() + i)) continue;
+                for (std::size_t j = i + un; j < len && out.size() < static_cast<std::size_t>(k);
+                     ++j) {
+                    out.push_back(h[j]);
+                    if (q != nullptr) q->emplace_back();
+                }
+                return {};
+            }
+        }
+        return {};
+    }
+    bool free_drafts() const override { return true; }
+
+private:
+    const SpeculativeParams& sp_;
+};
+
+// A draft model in its own Context, kept in step with the accepted history.
+class ModelDrafter final : public Drafter {
+public:
+    ModelDrafter(Context& dctx, const SpeculativeParams& sp, const SamplingParams& sampling)
+        : ctx_(dctx), sp_(sp), sampler_(draft_sampling(sampling), dctx.model().hparams().n_vocab) {}
+
+    Result<void> draft(const std::vector<std::int32_t>& h, int k, std::vector<std::int32_t>& out,
+                       std::vector<std::vector<TokenProb>>* q) override {
+        evaluated_ = 0;
+        base_ = h.size();
+        if (h.size() + static_cast<std::size_t>(k) > ctx_.n_ctx()) return {};
+        // Catch up with the history the draft has not seen.
+        const std::span<const std::int32_t> missing(h.data() + ctx_.n_past(),
+                                                    h.size() - ctx_.n_past());
+        auto logits = ctx_.eval(missing);
+        if (!logits) return std::move(logits).error().with_context("draft model");
+        std::vector<std::int32_t> seq = h;
+        for (int i = 0; i < k; ++i) {
+            std::int32_t d;
+            if (q == nullptr) {
+                if (sp_.adaptive && top_probability(*logits) < sp_.p_min) break;
+                d = sampler_.sample(*logits, seq);
+            } else {
+                std::vector<TokenProb>& dist = q->emplace_back();
+                sampler_.distribution(*logits, seq, dist);
+                if (sp_.adaptive && dist.front().p < sp_.p_min) {
+                    q->pop_back();
+                    break;
+                }
+                d = draw(dist, 1.0, sampler_.rng());
+            }
+            out.push_back(d);
+            seq.push_back(d);
+            if (i + 1 == k) break;
+            logits = ctx_.eval(std::span<const std::int32_t>(&out.back(), 1));
+            if (!logits) return std::move(logits).error().with_context("draft model");
+            ++evaluated_;
+        }
+        return {};
+    }
+
+    void sync(std::size_t kept_history) override {
+        // The draft's cache holds the old history and `evaluated_` drafts; keep what survived.
+        ctx_.truncate(static_cast<std::uint32_t>(
+            std::min(kept_history, base_ + static_cast<std::size_t>(evaluated_))));
+    }
+
+private:
+    static SamplingParams draft_sampling(SamplingParams s) {
+        s.seed = s.seed ^ 0x9E3779B97F4A7C15ull;  // its own stream of draws
+        return s;
+    }
+    Context& ctx_;
+    const SpeculativeParams& sp_;
+    Sampler sampler_;
+    std::size_t base_ = 0;
+    int evaluated_ = 0;
+};
+
+// Chooses draft lengths from measured costs and the acceptance rate.
+class Tuner {
+public:
+    Tuner(const SpeculativeParams& sp, double draft_cost_ratio)
+        : sp_(sp), k_fixed_(sp.n_draft_max), draft_ratio_(draft_cost_ratio) {}
+
+    int choose(int cap) {
+        if (cap <= 0) return 0;
+        if (!sp_.adaptive) return std::min(k_fixed_, cap);
+        if (cycles_ == 0) return std::min(sp_.n_draft_start, cap);
+        // A plain step now and then measures t1 (it grows with the context).
+        if (t1_ <= 0 || cycles_since_plain_ >= kRemeasureEvery) return 0;
+        int best_k = 0;
+        double best = 1.0 / t1();  // plain decoding: one token per t1
+        const double a = std::clamp(alpha(), 0.0, 0.999);
+        for (int k = 1; k <= std::min(cap, sp_.n_draft_max); ++k) {
+            const double expected = (1.0 - std::pow(a, k + 1)) / (1.0 - a);
+            const double cost = t1() + k * (dv() + td());
+            if (expected / cost > best * 1.02) {  // a 2% margin against noise
+                best = expected / cost;
+                best_k = k;
+            }
+        }
+        if (best_k == 0) {
+            if (++plain_run_ >= kProbeEvery) {
+                plain_run_ = 0;
+                return std::min(2, cap);  // probe: has the acceptance risen?
+            }
+            return 0;
+        }
+        plain_run_ = 0;
+        return best_k;
+    }
+
+    void observe_plain(double seconds) {
+        t1_ = mix(t1_, seconds);
+        cycles_since_plain_ = 0;
+    }
+    void observe_cycle(int drafted, int accepted, double draft_s, double verify_s) {
+        ++cycles_;
+        ++cycles_since_plain_;
+        const bool rejected = accepted < drafted;
+        const double trials = accepted + (rejected ? 1 : 0);
+        succ_ = succ_ * kDecay + accepted;
+        trials_ = trials_ * kDecay + trials;
+        if (drafted > 0) {
+            td_ = mix(td_, draft_s / drafted);
+            if (t1_ > 0) dv_ = mix(dv_, std::max(0.0, verify_s - t1_) / drafted);
+        }
+    }
+
+private:
+    static constexpr double kDecay = 0.9;
+    static double mix(double old, double x) { return old <= 0 ? x : 0.8 * old + 0.2 * x; }
+    double t1() const { return t1_ > 0 ? t1_ : 1.0; }
+    // Before measurements: a verified token costs 10% of a pass, a draft token the bytes ratio.
+    double dv() const { return dv_ > 0 ? dv_ : 0.1 * t1(); }
+    double td() const { return td_ > 0 ? td_ : draft_ratio_ * t1(); }
+    double alpha() const { return succ_ / trials_; }
+
+    const SpeculativeParams& sp_;
+    int k_fixed_;
+    double draft_ratio_;
+    double t1_ = 0, dv_ = 0, td_ = 0;
+    double succ_ = 1, trials_ = 2;  // prior: a = 0.5
+    std::uint64_t cycles_ = 0;
+    int cycles_since_plain_ = 0;
+    int plain_run_ = 0;
+};
+
+}  // namespace
+
+Verdict verify_sampled(std::span<const std::vector<TokenProb>> p,
+                       std::span<const std::vector<TokenProb>> q,
+                       std::span<const std::int32_t> drafts, Rng& rng) {
+    const std::size_t k = drafts.size();
+    for (std::size_t i = 0; i < k; ++i) {
+        const double pd = prob_of(p[i], drafts[i]);
+        const double qd = q[i].empty() ? 1.0 : prob_of(q[i], drafts[i]);
+        if (qd > 0 && rng.uniform() < std::min(1.0, pd / qd)) continue;
+        // Rejected: draw from norm(max(0, p - q)).
+        std::vector<TokenProb> residual;
+        double total = 0;
+        for (const TokenProb& t : p[i]) {
+            const double qt = q[i].empty() ? (t.id == drafts[i] ? 1.0 : 0.0) : prob_of(q[i], t.id);
+            const double r = std::max(0.0, t.p - qt);
+            if (r > 0) {
+                residual.push_back({t.id, r});
+                total += r;
+            }
+        }
+        // total == 0 only when p == q, where rejection has probability 0; guard rounding.
+        const std::int32_t next = total > 0 ? draw(residual, total, rng) : draw(p[i], 1.0, rng);
+        return {static_cast<int>(i), next};
+    }
+    return {static_cast<int>(k), draw(p[k], 1.0, rng)};
+}
 
 Result<void> check_speculative(const Context& target, const SpeculativeParams& sp) {
     if (sp.n_draft_max < 1 || sp.n_draft_max > 64) {
         return Error(Errc::invalid_argument, "the longest draft must be between 1 and 64 tokens");
+    }
+    if (sp.n_draft_start < 1 || sp.n_draft_start > sp.n_draft_max) {
+        return Error(Errc::invalid_argument,
+                     "the first draft length must be between 1 and the longest draft");
+    }
+    if (!(sp.p_min >= 0.0f && sp.p_min <= 1.0f)) {
+        return Error(Errc::invalid_argument, "p_min must be between 0 and 1");
+    }
+    if (sp.ngram_min < 1 || sp.ngram_max < sp.ngram_min || sp.ngram_max > 32) {
+        return Error(Errc::invalid_argument, "lookup n-grams must satisfy 1 <= min <= max <= 32");
     }
     if (sp.draft != nullptr) {
         if (sp.draft == &target) {
@@ -23,9 +294,117 @@ Result<void> check_speculative(const Context& target, const SpeculativeParams& s
     return {};
 }
 
-Result<void> speculative_loop(Context&, Sampler&, std::span<const float>, Emitter&,
-                              const GenerateOptions&) {
-    return Error(Errc::unsupported, "speculative decoding: not yet");
+Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const float> logits,
+                              Emitter& emit, const GenerateOptions& options) {
+    const SpeculativeParams& sp = options.speculative;
+    GenerateResult& r = emit.r;
+    SpeculativeStats& st = r.speculative;
+    std::unique_ptr<Drafter> drafter;
+    double ratio = 0.0;
+    if (sp.draft != nullptr) {
+        drafter = std::make_unique<ModelDrafter>(*sp.draft, sp, options.sampling);
+        ratio = static_cast<double>(sp.draft->model().weight_bytes_per_token()) /
+                static_cast<double>(std::max<std::uint64_t>(1, ctx.model().weight_bytes_per_token()));
+    } else {
+        drafter = std::make_unique<LookupDrafter>(sp);
+    }
+    Tuner tuner(sp, ratio);
+    const bool greedy = sampler.greedy();
+
+    std::vector<std::int32_t> history = r.prompt_ids;
+    std::int32_t pending = sampler.sample(logits, history);
+    history.push_back(pending);
+    if (!emit(pending)) return {};
+
+    std::vector<std::int32_t> drafts, batch;
+    std::vector<std::vector<TokenProb>> q, p;
+    for (;;) {
+        if (ctx.n_past() >= ctx.n_ctx()) {
+            r.stop_reason = "context";
+            return {};
+        }
+        // Room: the batch [pending, drafts...] must fit the context, and every draft beyond the
+        // tokens still wanted is wasted.
+        const std::size_t remaining = static_cast<std::size_t>(options.n_predict) -
+                                      r.generated_ids.size();
+        const int cap = static_cast<int>(std::min<std::size_t>(
+            {static_cast<std::size_t>(sp.n_draft_max), ctx.n_ctx() - ctx.n_past() - 1,
+             remaining > 0 ? remaining - 1 : 0}));
+        const int k = tuner.choose(cap);
+
+        drafts.clear();
+        q.clear();
+        const auto t_draft = Clock::now();
+        if (k > 0) {
+            auto ok = drafter->draft(history, k, drafts, greedy ? nullptr : &q);
+            if (!ok) return ok;
+        }
+        const double draft_s = seconds_since(t_draft);
+
+        batch.assign(1, pending);
+        batch.insert(batch.end(), drafts.begin(), drafts.end());
+        const std::size_t base = ctx.n_past();
+        const auto t_verify = Clock::now();
+        auto rows = drafts.empty() ? ctx.eval(batch) : ctx.eval_each(batch);
+        if (!rows) return std::move(rows).error().with_context("verifying drafts");
+        const double verify_s = seconds_since(t_verify);
+        const std::size_t n_vocab = ctx.model().hparams().n_vocab;
+        auto row = [&](std::size_t i) { return rows->subspan(i * n_vocab, n_vocab); };
+
+        int accepted = 0;
+        std::int32_t next = -1;
+        bool stop = false;
+        if (greedy) {
+            for (; accepted < static_cast<int>(drafts.size()); ++accepted) {
+                const std::int32_t s = sampler.sample(row(accepted), history);
+                if (s != drafts[accepted]) {
+                    next = s;
+                    break;
+                }
+                history.push_back(s);
+                if (!emit(s)) {
+                    stop = true;
+                    ++accepted;
+                    break;
+                }
+            }
+            if (!stop && next < 0) next = sampler.sample(row(drafts.size()), history);
+        } else {
+            // The target's distributions after each prefix (the history grows by the drafts).
+            p.resize(drafts.size() + 1);
+            std::vector<std::int32_t> h = history;
+            for (std::size_t i = 0; i <= drafts.size(); ++i) {
+                sampler.distribution(row(i), h, p[i]);
+                if (i < drafts.size()) h.push_back(drafts[i]);
+            }
+            const Verdict v = verify_sampled(p, q, drafts, sampler.rng());
+            for (; accepted < v.accepted; ++accepted) {
+                history.push_back(drafts[accepted]);
+                if (!emit(drafts[accepted])) {
+                    stop = true;
+                    ++accepted;
+                    break;
+                }
+            }
+            next = v.next;
+        }
+        if (drafts.empty()) {
+            tuner.observe_plain(verify_s);
+            ++st.plain_steps;
+        } else {
+            tuner.observe_cycle(static_cast<int>(drafts.size()), accepted, draft_s, verify_s);
+            ++st.cycles;
+            st.drafted += drafts.size();
+            st.accepted += static_cast<std::uint64_t>(accepted);
+        }
+        if (stop) return {};
+        // Forget the rejected drafts; the cache keeps pending and the accepted ones.
+        ctx.truncate(static_cast<std::uint32_t>(base + 1 + static_cast<std::size_t>(accepted)));
+        drafter->sync(history.size());
+        pending = next;
+        history.push_back(pending);
+        if (!emit(pending)) return {};
+    }
 }
 
 }  // namespace pylon::runtime::detail

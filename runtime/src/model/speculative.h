@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "pylon/runtime/generate.h"
 
@@ -44,6 +45,18 @@ struct Emitter {
         if (on_token && !tail.empty()) on_token(-1, tail);
     }
 };
+
+// One sampled verification: drafts[i] with draft distributions q[i] (empty: a point mass on the
+// draft, as lookup drafts are) against the target's distributions p[i] after each prefix
+// (p.size() == drafts.size() + 1). Returns how many drafts are accepted and the token that follows
+// them: drawn from norm(max(0, p − q)) at the first rejection, else the bonus from p[k].
+struct Verdict {
+    int accepted;
+    std::int32_t next;
+};
+Verdict verify_sampled(std::span<const std::vector<TokenProb>> p,
+                       std::span<const std::vector<TokenProb>> q,
+                       std::span<const std::int32_t> drafts, Rng& rng);
 
 // The draft context must share the target's vocabulary and be free of the target's context.
 Result<void> check_speculative(const Context& target, const SpeculativeParams& sp);

@@ -69,13 +69,10 @@ void Sampler::apply_penalty(std::span<const std::int32_t> history) {
     }
 }
 
-std::int32_t Sampler::sample(std::span<const float> logits,
-                             std::span<const std::int32_t> history) {
-    if (logits.empty()) return -1;
+std::size_t Sampler::select(std::span<const float> logits,
+                            std::span<const std::int32_t> history) {
     logits_.assign(logits.begin(), logits.end());
     apply_penalty(history);
-    if (params_.temperature <= 0.0f) return argmax(logits_);
-
     const std::size_t n = logits_.size();
     candidates_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -117,14 +114,26 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         kept = i;
     }
 
-    // Draw from softmax(logit / temperature) over the kept candidates.
+    // softmax(logit / temperature) over the kept candidates, unnormalized.
     const double inv_t = 1.0 / static_cast<double>(params_.temperature);
     probs_.resize(kept);
-    double sum = 0.0;
     for (std::size_t i = 0; i < kept; ++i) {
         probs_[i] = std::exp((static_cast<double>(candidates_[i].logit) - max_logit) * inv_t);
-        sum += probs_[i];
     }
+    return kept;
+}
+
+std::int32_t Sampler::sample(std::span<const float> logits,
+                             std::span<const std::int32_t> history) {
+    if (logits.empty()) return -1;
+    if (params_.temperature <= 0.0f) {
+        logits_.assign(logits.begin(), logits.end());
+        apply_penalty(history);
+        return argmax(logits_);
+    }
+    const std::size_t kept = select(logits, history);
+    double sum = 0.0;
+    for (std::size_t i = 0; i < kept; ++i) sum += probs_[i];
     const double u = rng_.uniform() * sum;
     double cum = 0.0;
     for (std::size_t i = 0; i < kept; ++i) {
@@ -132,6 +141,23 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         if (u < cum) return candidates_[i].id;
     }
     return candidates_[kept - 1].id;  // rounding left u at the very top
+}
+
+void Sampler::distribution(std::span<const float> logits, std::span<const std::int32_t> history,
+                           std::vector<TokenProb>& out) {
+    out.clear();
+    if (logits.empty()) return;
+    if (params_.temperature <= 0.0f) {
+        logits_.assign(logits.begin(), logits.end());
+        apply_penalty(history);
+        out.push_back({argmax(logits_), 1.0});
+        return;
+    }
+    const std::size_t kept = select(logits, history);
+    double sum = 0.0;
+    for (std::size_t i = 0; i < kept; ++i) sum += probs_[i];
+    out.reserve(kept);
+    for (std::size_t i = 0; i < kept; ++i) out.push_back({candidates_[i].id, probs_[i] / sum});
 }
 
 std::int32_t argmax(std::span<const float> logits) {

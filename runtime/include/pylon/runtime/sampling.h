@@ -45,6 +45,12 @@ private:
     std::uint64_t s_[4];
 };
 
+// One token's probability in a sampling distribution.
+struct TokenProb {
+    std::int32_t id;
+    double p;
+};
+
 // Not thread-safe; one per sequence. sample() allocates nothing for logits of up to n_vocab
 // entries (the constructor reserves its scratch), except with repeat_last_n < 0 (the whole
 // history), where the distinct-id scratch may grow.
@@ -56,8 +62,16 @@ public:
     // most recent last; only its last repeat_last_n entries matter.
     std::int32_t sample(std::span<const float> logits, std::span<const std::int32_t> history = {});
 
+    // The distribution sample() draws from, into `out`: the candidates the chain keeps with
+    // their probabilities (summing to 1), most likely first, ties to the lower id. Greedy
+    // (temperature <= 0): the argmax alone with probability 1. Draws nothing.
+    void distribution(std::span<const float> logits, std::span<const std::int32_t> history,
+                      std::vector<TokenProb>& out);
+
     const SamplingParams& params() const noexcept { return params_; }
+    bool greedy() const noexcept { return params_.temperature <= 0.0f; }
     void reseed(std::uint64_t seed) { rng_ = Rng(seed); }
+    Rng& rng() noexcept { return rng_; }
 
 private:
     struct Candidate {
@@ -66,6 +80,9 @@ private:
     };
 
     void apply_penalty(std::span<const std::int32_t> history);
+    // Penalty, top-k, top-p, min-p: the kept candidates_ (sorted) and their unnormalized
+    // probabilities after temperature in probs_; returns how many were kept.
+    std::size_t select(std::span<const float> logits, std::span<const std::int32_t> history);
 
     SamplingParams params_;
     Rng rng_;
