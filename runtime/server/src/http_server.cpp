@@ -1,0 +1,656 @@
+// The runtime API's HTTP/1.1 server over Boost.Asio/Beast (the only translation unit of
+// pylon::runtime_server that includes them). Beast parses requests; responses are written by
+// hand (a status line, a few fields, a body or chunks), which is all this server sends.
+//
+// A connection's phases:
+//   reading   a request head, then its body (timer: idle_timeout for the first head on an empty
+//             buffer, request_timeout otherwise)
+//   handling  the handler has the Exchange; a background read watches for the client leaving
+//             (bytes it gets are kept for the next request); response bytes are written as the
+//             Exchange queues them (timer: write_timeout per write)
+//   waiting   the response is out but the background read is still pending: it becomes the
+//             wait for the next request (timer: idle_timeout)
+//   closed
+#include "http_server.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "pylon/common/error.h"
+#include "pylon/common/log.h"
+
+namespace pylon::runtime_server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using ErrorCode = boost::system::error_code;
+
+std::optional<std::string_view> HttpRequest::header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+        if (k == name) return std::string_view(v);
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+class Session;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+// Header values we write come from our own code; CR/LF are dropped all the same.
+std::string field_value(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c != '\r' && c != '\n') out += c;
+    }
+    return out;
+}
+
+std::string status_line(int status) {
+    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+}
+
+std::string chunk_frame(std::string_view data) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    std::string out = size;
+    out.append(data);
+    out += "\r\n";
+    return out;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+    Impl(HttpServerConfig c, Handler h, ErrorResponder e)
+        : config(std::move(c)), handler(std::move(h)), errors(std::move(e)) {}
+
+    void accept();
+    void add(const std::shared_ptr<Session>& s);
+    void remove(Session* s);
+
+    const HttpServerConfig config;
+    const Handler handler;
+    const ErrorResponder errors;
+    asio::io_context ioc{1};
+    tcp::acceptor acceptor{ioc};
+    std::uint16_t port = 0;
+    std::thread thread;
+
+    std::mutex mu;
+    std::condition_variable changed;
+    // Open connections. The map owns them until they close; an Exchange only holds a weak_ptr.
+    std::unordered_map<Session*, std::shared_ptr<Session>> sessions;
+    bool stopping = false;
+    bool stopped = false;
+};
+
+namespace {
+
+// An Exchange's thread-safe half: flow control and the disconnect callbacks. The session
+// posts the bytes; this object counts them.
+class ExchangeImpl final : public Exchange {
+public:
+    ExchangeImpl(std::weak_ptr<Session> session, const HttpServerConfig& config)
+        : session_(std::move(session)),
+          max_pending_(config.max_pending_bytes),
+          write_timeout_(config.write_timeout) {}
+
+    void respond(HttpResponse response) override;
+    void begin_stream(int status, std::string content_type, HeaderList headers) override;
+    bool write(std::string data) override;
+    void end() override;
+    void on_disconnect(std::function<void()> callback) override {
+        std::unique_lock lock(mu_);
+        if (gone_) {
+            lock.unlock();
+            callback();
+            return;
+        }
+        if (!complete_) callbacks_.push_back(std::move(callback));
+    }
+    bool disconnected() const override {
+        std::lock_guard lock(mu_);
+        return gone_;
+    }
+
+    // Session side (its strand).
+    void written(std::size_t bytes) {
+        {
+            std::lock_guard lock(mu_);
+            pending_ -= std::min(pending_, bytes);
+        }
+        cv_.notify_all();
+    }
+    void mark_gone() {
+        std::vector<std::function<void()>> run;
+        {
+            std::lock_guard lock(mu_);
+            if (gone_) return;
+            gone_ = true;
+            if (!complete_) run.swap(callbacks_);
+        }
+        cv_.notify_all();
+        for (auto& f : run) f();
+    }
+    void mark_complete() {
+        std::lock_guard lock(mu_);
+        complete_ = true;
+        callbacks_.clear();
+    }
+
+private:
+    template <class F>
+    void post(F&& f);
+
+    std::weak_ptr<Session> session_;
+    const std::size_t max_pending_;
+    const std::chrono::milliseconds write_timeout_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::size_t pending_ = 0;
+    bool gone_ = false;
+    bool complete_ = false;
+    std::vector<std::function<void()>> callbacks_;
+};
+
+class Session final : public std::enable_shared_from_this<Session> {
+public:
+    Session(HttpServer::Impl& server, tcp::socket socket, std::string remote)
+        : srv_(server),
+          sock_(std::move(socket)),
+          timer_(sock_.get_executor()),
+          remote_(std::move(remote)) {}
+
+    auto executor() { return sock_.get_executor(); }
+
+    void start(bool reject) {
+        if (reject) {
+            respond_error(503, "too many connections");
+        } else {
+            read_request();
+        }
+    }
+
+    // The server is stopping: close now if no request is in progress, else after its response.
+    void on_stop() {
+        stopping_ = true;
+        close_after_ = true;
+        if (phase_ == Phase::reading || phase_ == Phase::waiting) close_now();
+    }
+
+    void close_now() {
+        if (phase_ == Phase::closed) return;
+        phase_ = Phase::closed;
+        cancel_timer();
+        ErrorCode ec;
+        sock_.close(ec);
+        out_.clear();
+        if (exchange_) exchange_->mark_gone();
+        exchange_.reset();
+        srv_.remove(this);
+    }
+
+    // Called (posted) by the Exchange.
+    void send_response(HttpResponse r) {
+        if (phase_ != Phase::handling) return;
+        std::string head = status_line(r.status);
+        head += "Content-Type: " + field_value(r.content_type) + "\r\n";
+        head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+        append_fields(head, r.headers);
+        head += close_after_ ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
+        head += r.body;
+        enqueue(std::move(head), 0, true);
+    }
+    void send_stream_head(int status, const std::string& content_type, const HeaderList& fields) {
+        if (phase_ != Phase::handling) return;
+        std::string head = status_line(status);
+        head += "Content-Type: " + field_value(content_type) + "\r\n";
+        head += "Transfer-Encoding: chunked\r\n";
+        append_fields(head, fields);
+        head += close_after_ ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
+        enqueue(std::move(head), 0, false);
+    }
+    void send_chunk(std::string framed, std::size_t counted, bool last) {
+        if (phase_ != Phase::handling) return;
+        enqueue(std::move(framed), counted, last);
+    }
+
+private:
+    enum class Phase { reading, handling, waiting, lingering, closed };
+
+    static void append_fields(std::string& head, const HeaderList& fields) {
+        for (const auto& [k, v] : fields) head += field_value(k) + ": " + field_value(v) + "\r\n";
+    }
+
+    void arm_timer(std::chrono::milliseconds d) {
+        const std::uint64_t gen = ++timer_gen_;
+        timer_.expires_after(d);
+        timer_.async_wait([self = shared_from_this(), gen](ErrorCode ec) {
+            if (ec || gen != self->timer_gen_) return;
+            log::debug("runtime server: connection {} timed out", self->remote_);
+            self->close_now();
+        });
+    }
+    void cancel_timer() {
+        ++timer_gen_;
+        timer_.cancel();
+    }
+
+    void read_request() {
+        phase_ = Phase::reading;
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(srv_.config.max_header_bytes));
+        parser_->body_limit(srv_.config.max_body_bytes);
+        arm_timer(buf_.size() == 0 ? srv_.config.idle_timeout : srv_.config.request_timeout);
+        bhttp::async_read_header(
+            sock_, buf_, *parser_,
+            [self = shared_from_this()](ErrorCode ec, std::size_t) { self->on_header(ec); });
+    }
+
+    // True when the error was answered (or the connection is gone).
+    bool read_failed(ErrorCode ec) {
+        if (!ec) return false;
+        cancel_timer();
+        if (phase_ == Phase::closed) return true;
+        if (ec == bhttp::error::header_limit) {
+            respond_error(431, "the request head is larger than " +
+                                   std::to_string(srv_.config.max_header_bytes) + " bytes");
+        } else if (ec == bhttp::error::body_limit) {
+            respond_error(413, "the request body is larger than " +
+                                   std::to_string(srv_.config.max_body_bytes) + " bytes");
+        } else if (ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
+                   ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+                   ec == bhttp::error::partial_message) {
+            close_now();
+        } else {
+            respond_error(400, "malformed HTTP request (" + ec.message() + ")");
+        }
+        return true;
+    }
+
+    void on_header(ErrorCode ec) {
+        if (read_failed(ec)) return;
+        const auto& head = parser_->get();
+        auto expect = head.find(bhttp::field::expect);
+        if (expect != head.end() && lower(expect->value()) == "100-continue" &&
+            !parser_->is_done()) {
+            continue_ = "HTTP/1.1 100 Continue\r\n\r\n";
+            asio::async_write(sock_, asio::buffer(continue_),
+                              [self = shared_from_this()](ErrorCode wec, std::size_t) {
+                                  if (wec) return self->close_now();
+                                  self->read_body();
+                              });
+            return;
+        }
+        read_body();
+    }
+
+    void read_body() {
+        arm_timer(srv_.config.request_timeout);
+        bhttp::async_read(
+            sock_, buf_, *parser_,
+            [self = shared_from_this()](ErrorCode ec, std::size_t) { self->on_request(ec); });
+    }
+
+    void on_request(ErrorCode ec) {
+        if (read_failed(ec)) return;
+        cancel_timer();
+        auto msg = parser_->release();
+        parser_.reset();
+        HttpRequest req;
+        req.method = std::string(msg.method_string());
+        const std::string_view target = msg.target();
+        const auto q = target.find('?');
+        req.path = std::string(target.substr(0, q));
+        if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
+        for (const auto& f : msg) {
+            req.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+        }
+        req.body = std::move(msg.body());
+        req.remote = remote_;
+        if (!msg.keep_alive() || stopping_) close_after_ = true;
+
+        phase_ = Phase::handling;
+        exchange_ = std::make_shared<ExchangeImpl>(weak_from_this(), srv_.config);
+        watch();
+        try {
+            srv_.handler(std::move(req), exchange_);
+        } catch (const std::exception& e) {
+            log::error("runtime server: handler failed: {}", e.what());
+            if (phase_ == Phase::handling && !writing_ && out_.empty()) {
+                exchange_->respond(srv_.errors(500, "internal error"));
+            }
+        }
+    }
+
+    // The background read while a request is handled (see the file comment).
+    void watch() {
+        if (watching_ || phase_ == Phase::closed) return;
+        if (buf_.size() >= srv_.config.max_header_bytes) return;  // enough pipelined already
+        watching_ = true;
+        sock_.async_read_some(
+            buf_.prepare(4096),
+            [self = shared_from_this()](ErrorCode ec, std::size_t n) { self->on_watch(ec, n); });
+    }
+
+    void on_watch(ErrorCode ec, std::size_t n) {
+        watching_ = false;
+        if (phase_ == Phase::closed) return;
+        if (ec) {
+            if (phase_ == Phase::handling) {
+                log::debug("runtime server: client {} left during a request", remote_);
+            }
+            close_now();
+            return;
+        }
+        buf_.commit(n);
+        if (phase_ == Phase::handling) {
+            watch();
+        } else if (phase_ == Phase::waiting) {
+            cancel_timer();
+            read_request();
+        } else if (phase_ == Phase::lingering) {
+            drain();
+        }
+    }
+
+    void respond_error(int status, const std::string& message) {
+        close_after_ = true;
+        phase_ = Phase::handling;
+        send_response(srv_.errors(status, message));
+    }
+
+    void enqueue(std::string bytes, std::size_t counted, bool last) {
+        out_.push_back({std::move(bytes), counted});
+        if (last) final_queued_ = true;
+        if (!writing_) write_next();
+    }
+
+    void write_next() {
+        if (phase_ == Phase::closed) return;
+        if (out_.empty()) {
+            writing_ = false;
+            if (final_queued_) finish_response();
+            return;
+        }
+        writing_ = true;
+        wbuf_.clear();
+        std::size_t counted = 0;
+        while (!out_.empty() && wbuf_.size() < (256u << 10)) {
+            wbuf_ += out_.front().bytes;
+            counted += out_.front().counted;
+            out_.pop_front();
+        }
+        arm_timer(srv_.config.write_timeout);
+        asio::async_write(sock_, asio::buffer(wbuf_),
+                          [self = shared_from_this(), counted](ErrorCode ec, std::size_t) {
+                              self->cancel_timer();
+                              if (ec) {
+                                  log::debug("runtime server: writing to {}: {}", self->remote_,
+                                             ec.message());
+                                  self->close_now();
+                                  return;
+                              }
+                              if (self->exchange_) self->exchange_->written(counted);
+                              self->write_next();
+                          });
+    }
+
+    void finish_response() {
+        final_queued_ = false;
+        if (exchange_) exchange_->mark_complete();
+        exchange_.reset();
+        if (close_after_) {
+            linger();
+            return;
+        }
+        if (watching_) {
+            phase_ = Phase::waiting;
+            arm_timer(srv_.config.idle_timeout);
+        } else {
+            read_request();
+        }
+    }
+
+    // Half-close, then read what the client still sends (so that closing does not reset the
+    // connection before it has read our answer), for at most a second.
+    void linger() {
+        phase_ = Phase::lingering;
+        ErrorCode ec;
+        sock_.shutdown(tcp::socket::shutdown_send, ec);
+        arm_timer(std::chrono::milliseconds(1000));
+        drain();
+    }
+    void drain() {
+        if (watching_) return;  // the background read's completion comes back here
+        watching_ = true;
+        buf_.clear();
+        sock_.async_read_some(buf_.prepare(4096),
+                              [self = shared_from_this()](ErrorCode ec, std::size_t) {
+                                  self->watching_ = false;
+                                  if (ec || self->phase_ != Phase::lingering) {
+                                      self->close_now();
+                                  } else {
+                                      self->drain();
+                                  }
+                              });
+    }
+
+    struct Out {
+        std::string bytes;
+        std::size_t counted;  // bytes the Exchange counted against max_pending_bytes
+    };
+
+    HttpServer::Impl& srv_;
+    tcp::socket sock_;
+    asio::steady_timer timer_;
+    std::uint64_t timer_gen_ = 0;
+    std::string remote_;
+    beast::flat_buffer buf_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    std::string continue_;
+    Phase phase_ = Phase::reading;
+    bool watching_ = false;
+    bool writing_ = false;
+    bool final_queued_ = false;
+    bool close_after_ = false;
+    bool stopping_ = false;
+    std::deque<Out> out_;
+    std::string wbuf_;
+    std::shared_ptr<ExchangeImpl> exchange_;
+
+    friend class ExchangeImpl;
+};
+
+template <class F>
+void ExchangeImpl::post(F&& f) {
+    if (auto s = session_.lock()) {
+        asio::post(s->executor(), [s, f = std::forward<F>(f)]() mutable { f(*s); });
+    }
+}
+
+void ExchangeImpl::respond(HttpResponse response) {
+    post([r = std::move(response)](Session& s) mutable { s.send_response(std::move(r)); });
+}
+
+void ExchangeImpl::begin_stream(int status, std::string content_type, HeaderList headers) {
+    post([status, ct = std::move(content_type), h = std::move(headers)](Session& s) {
+        s.send_stream_head(status, ct, h);
+    });
+}
+
+bool ExchangeImpl::write(std::string data) {
+    if (data.empty()) return !disconnected();
+    std::string framed = chunk_frame(data);
+    const std::size_t n = framed.size();
+    {
+        std::unique_lock lock(mu_);
+        if (!cv_.wait_for(lock, write_timeout_,
+                          [&] { return gone_ || pending_ <= max_pending_; })) {
+            lock.unlock();
+            log::warn("runtime server: a streaming client did not read its response in time");
+            post([](Session& s) { s.close_now(); });
+            mark_gone();
+            return false;
+        }
+        if (gone_) return false;
+        pending_ += n;
+    }
+    post([f = std::move(framed), n](Session& s) mutable { s.send_chunk(std::move(f), n, false); });
+    return true;
+}
+
+void ExchangeImpl::end() {
+    post([](Session& s) { s.send_chunk("0\r\n\r\n", 0, true); });
+}
+
+}  // namespace
+
+void HttpServer::Impl::add(const std::shared_ptr<Session>& s) {
+    std::lock_guard lock(mu);
+    sessions.emplace(s.get(), s);
+}
+
+void HttpServer::Impl::remove(Session* s) {
+    std::shared_ptr<Session> keep;  // released after the lock
+    {
+        std::lock_guard lock(mu);
+        auto it = sessions.find(s);
+        if (it == sessions.end()) return;
+        keep = std::move(it->second);
+        sessions.erase(it);
+    }
+    changed.notify_all();
+}
+
+void HttpServer::Impl::accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](ErrorCode ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+        if (ec) {
+            log::warn("runtime server: accept: {}", ec.message());
+        } else {
+            ErrorCode rec;
+            const auto ep = socket.remote_endpoint(rec);
+            std::string remote =
+                rec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+            auto s = std::make_shared<Session>(*this, std::move(socket), std::move(remote));
+            bool reject;
+            {
+                std::lock_guard lock(mu);
+                reject = sessions.size() >= config.max_connections;
+            }
+            add(s);
+            asio::post(s->executor(), [s, reject] { s->start(reject); });
+        }
+        accept();
+    });
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerConfig config, Handler handler,
+                                                      ErrorResponder errors) {
+    auto impl = std::make_unique<Impl>(std::move(config), std::move(handler), std::move(errors));
+    const auto& c = impl->config;
+    const std::string where = c.host + ":" + std::to_string(c.port);
+    ErrorCode ec;
+    const auto address = asio::ip::make_address(c.host, ec);
+    if (ec) {
+        return Error(Errc::invalid_argument,
+                     "'" + c.host + "' is not an IP address (give e.g. 127.0.0.1 or ::1)");
+    }
+    const tcp::endpoint ep(address, c.port);
+    impl->acceptor.open(ep.protocol(), ec);
+    if (!ec) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) impl->acceptor.bind(ep, ec);
+    if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error(Errc::io_error, "cannot listen on " + where + ": " + ec.message());
+    impl->port = impl->acceptor.local_endpoint().port();
+    impl->accept();
+    Impl* p = impl.get();
+    impl->thread = std::thread([p] {
+        for (;;) {
+            try {
+                p->ioc.run();
+                return;
+            } catch (const std::exception& e) {
+                log::error("runtime server: I/O thread: {}", e.what());
+            }
+        }
+    });
+    return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() {
+    stop(std::chrono::milliseconds(0));
+}
+
+std::uint16_t HttpServer::port() const noexcept {
+    return impl_->port;
+}
+
+void HttpServer::stop(std::chrono::milliseconds grace) {
+    Impl& s = *impl_;
+    {
+        std::lock_guard lock(s.mu);
+        if (s.stopping) return;
+        s.stopping = true;
+    }
+    auto for_each_session = [&](auto fn) {
+        std::vector<std::shared_ptr<Session>> all;
+        {
+            std::lock_guard lock(s.mu);
+            for (auto& [k, v] : s.sessions) all.push_back(v);
+        }
+        for (auto& session : all) asio::post(session->executor(), [session, fn] { fn(*session); });
+    };
+    asio::post(s.ioc, [&s] {
+        ErrorCode ec;
+        s.acceptor.close(ec);
+    });
+    for_each_session([](Session& session) { session.on_stop(); });
+    {
+        std::unique_lock lock(s.mu);
+        s.changed.wait_for(lock, grace, [&] { return s.sessions.empty(); });
+    }
+    for_each_session([](Session& session) { session.close_now(); });
+    {
+        std::unique_lock lock(s.mu);
+        s.changed.wait_for(lock, std::chrono::seconds(5), [&] { return s.sessions.empty(); });
+    }
+    s.ioc.stop();
+    if (s.thread.joinable()) s.thread.join();
+    std::lock_guard lock(s.mu);
+    s.sessions.clear();
+    s.stopped = true;
+}
+
+}  // namespace pylon::runtime_server

@@ -1,0 +1,90 @@
+// Server::Impl: the state shared by the HTTP handlers (server.cpp), the completion requests
+// (completion.cpp) and the model loader.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "api_request.h"
+#include "http_server.h"
+#include "metrics.h"
+#include "pylon/runtime/context.h"
+#include "pylon/runtime/model.h"
+#include "pylon/runtime/tokenizer.h"
+#include "pylon/runtime_server/chat_template.h"
+#include "pylon/runtime_server/server.h"
+#include "scheduler.h"
+
+namespace pylon::runtime_server {
+
+// Route labels of pylon_serve_requests_total (a fixed set: no label from client input).
+inline constexpr std::string_view kRouteCompletions = "/v1/completions";
+inline constexpr std::string_view kRouteChat = "/v1/chat/completions";
+inline constexpr std::string_view kRouteModels = "/v1/models";
+inline constexpr std::string_view kRouteHealth = "/health";
+inline constexpr std::string_view kRouteMetrics = "/metrics";
+inline constexpr std::string_view kRouteOther = "other";
+
+// Everything loaded in the background; immutable once published, except the Contexts, which
+// only the worker thread touches.
+struct LoadedModel {
+    std::shared_ptr<const runtime::Model> model;
+    std::optional<runtime::Tokenizer> tok;
+    std::unique_ptr<runtime::Context> ctx;
+    std::shared_ptr<const runtime::Model> draft_model;
+    std::unique_ptr<runtime::Context> draft;
+    ChatFormat format = ChatFormat::plain;
+    std::vector<std::int32_t> turn_end_ids;     // tokens that end an assistant turn (chat)
+    std::vector<std::string> turn_end_strings;  // texts that end it (chat)
+    std::uint32_t n_ctx = 0;
+    int max_tokens = 0;  // cap on a request's max_tokens
+};
+
+struct Server::Impl {
+    explicit Impl(ServeConfig c) : config(std::move(c)) {}
+
+    void load();
+    void handle(HttpRequest request, std::shared_ptr<Exchange> exchange);
+    void reply(Exchange& ex, std::string_view route, int status, std::string body,
+               HeaderList headers = {}, std::string content_type = "application/json");
+    void reply_error(Exchange& ex, std::string_view route, const ApiError& error,
+                     HeaderList headers = {});
+    HttpResponse transport_error(int status, std::string_view message);
+    const LoadedModel* ready_model() const noexcept {
+        return ready.load(std::memory_order_acquire) ? model.get() : nullptr;
+    }
+
+    // completion.cpp
+    void handle_completion(HttpRequest request, std::shared_ptr<Exchange> exchange, bool chat);
+
+    const ServeConfig config;
+    RequestLimits limits;
+    std::string model_id;
+    std::int64_t created = 0;
+    Metrics metrics;
+    std::unique_ptr<Scheduler> scheduler;
+    std::unique_ptr<HttpServer> http;
+
+    std::mutex load_mu;
+    std::condition_variable load_cv;
+    std::unique_ptr<LoadedModel> model;  // set once, before `ready`
+    std::optional<Error> load_error;
+    std::atomic<bool> ready{false};
+    std::thread loader;
+
+    std::atomic<bool> shutting_down{false};
+    std::atomic<bool> abort_all{false};  // the shutdown grace is over: cancel the running request
+    std::mutex writers_mu;
+    std::vector<MetricsWriter> writers;
+    std::once_flag stop_once;
+};
+
+}  // namespace pylon::runtime_server
