@@ -12,7 +12,8 @@
 // Eviction keeps positions [0, s) (the sinks) and [n - w, n) (the recent window), moving the
 // latter to [s, s + w). A key at position p carries the rotation of p; moved by -delta it is
 // re-rotated like llama.cpp's K-shift: halves to floats, rotated by the angles of position
-// -delta (same RoPE arithmetic as the forward pass), rounded to half. V needs no rotation.
+// -delta (computed as the forward pass computes a position's angles), rounded to half. V needs
+// no rotation.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -25,7 +26,6 @@
 #include "model/forward_buffers.h"
 #include "pylon/common/error.h"
 #include "pylon/common/log.h"
-#include "pylon/runtime/fp16.h"
 
 namespace pylon::runtime {
 namespace {
@@ -180,6 +180,7 @@ std::uint32_t Context::relayout(std::uint32_t new_cap, std::uint32_t keep_recent
 
     // RoPE angles of position -evicted: rotating a key by them moves it back `evicted` places.
     std::vector<float> cs(hp.n_rot);
+    std::vector<double> cd(hp.n_rot);
     if (evicted > 0) {
         const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.n_rot));
         float theta = -static_cast<float>(evicted);
@@ -188,21 +189,29 @@ std::uint32_t Context::relayout(std::uint32_t new_cap, std::uint32_t keep_recent
             cs[i0 + 1] = std::sin(theta);
             theta *= theta_scale;
         }
+        std::copy(cs.begin(), cs.end(), cd.begin());
     }
 
-    auto move_layer = [&](std::uint32_t il) {
+    const kernels::Kernels& kern = *kernels_;
+    auto move_layer = [&](std::uint32_t il, float* row) {
         std::uint16_t* kc = b.k_cache[il]->as<std::uint16_t>();
         if (evicted > 0) {
             std::memmove(kc + s * kvd, kc + src_r * kvd, w * kvd * sizeof(std::uint16_t));
             for (std::size_t p = s; p < n_new; ++p) {
+                // Whole rows through the kernels' conversions (same rounding as the scalar ones).
+                kern.f16_to_f32(kc + p * kvd, row, kvd);
                 for (std::uint32_t h = 0; h < hp.n_head_kv; ++h) {
-                    std::uint16_t* head = kc + p * kvd + h * hp.head_dim;
+                    float* head = row + h * hp.head_dim;
+                    // In double (products exact) and rounded once: within an ulp of the
+                    // fused form the forward pass uses, far below the half rounding that follows,
+                    // and without a libm fma call per element on the generic build.
                     for (std::uint32_t i0 = 0; i0 < hp.n_rot; i0 += 2) {
-                        const float x0 = fp16_to_fp32(head[i0]), x1 = fp16_to_fp32(head[i0 + 1]);
-                        head[i0] = fp32_to_fp16(std::fma(x0, cs[i0], -(x1 * cs[i0 + 1])));
-                        head[i0 + 1] = fp32_to_fp16(std::fma(x0, cs[i0 + 1], x1 * cs[i0]));
+                        const double x0 = head[i0], x1 = head[i0 + 1];
+                        head[i0] = static_cast<float>(x0 * cd[i0] - x1 * cd[i0 + 1]);
+                        head[i0 + 1] = static_cast<float>(x0 * cd[i0 + 1] + x1 * cd[i0]);
                     }
                 }
+                kern.f32_to_f16(row, kc + p * kvd, kvd);
             }
         }
         // V rows: each row's kept positions go to the start of its new place. Shrinking, rows
@@ -231,12 +240,15 @@ std::uint32_t Context::relayout(std::uint32_t new_cap, std::uint32_t keep_recent
             for (std::size_t e = kvd; e-- > 0;) move_row(e);
         }
     };
+    std::vector<float> rows(static_cast<std::size_t>(pool_.size()) * kvd);
     if (pool_.size() == 1) {
-        for (std::uint32_t il = 0; il < hp.n_layer; ++il) move_layer(il);
+        for (std::uint32_t il = 0; il < hp.n_layer; ++il) move_layer(il, rows.data());
     } else {
-        pool_.run([&](int ith, int nth) {
-            const auto [l0, l1] = ThreadPool::split(hp.n_layer, ith, nth);
-            for (std::size_t il = l0; il < l1; ++il) move_layer(static_cast<std::uint32_t>(il));
+        pool_.run([&](int ith, int n) {
+            const auto [l0, l1] = ThreadPool::split(hp.n_layer, ith, n);
+            float* row = rows.data() + static_cast<std::size_t>(ith) * kvd;
+            for (std::size_t il = l0; il < l1; ++il)
+                move_layer(static_cast<std::uint32_t>(il), row);
         });
     }
 
