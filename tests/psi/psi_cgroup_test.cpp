@@ -215,7 +215,7 @@ TEST_CASE("psi acceptance: page-cache pressure in a memory-limited cgroup shrink
     const Child c =
         run_probe(cg,
                   {std::string(PYLON_BIN_DIR) + "/psi_probe", "--model", model, "--file", big,
-                   "--pressure", pressure, "--fill", "512", "--ctx", "2048", "--seconds", "40"},
+                   "--pressure", pressure, "--fill", "512", "--ctx", "2048", "--seconds", "40", "--threads", "2"},
                   55);
     INFO("probe output:\n" << c.raw);
     REQUIRE(WIFEXITED(c.status));  // not killed (an OOM kill is SIGKILL)

@@ -5,14 +5,17 @@
 // each is reported as one line of JSON on stdout with the RSS and resident KV bytes around it
 // and the time from the pressure event to the RSS drop.
 //
-//   psi_probe --model M.gguf --file BIG [--pressure PATH] [--fill 512] [--ctx 2048]
-//             [--seconds 30] [--threads 1]
+//   psi_probe --file BIG [--model M.gguf] [--pressure PATH] [--fill 512] [--ctx 2048]
+//             [--seconds 30] [--threads 1] [--reps N]
 //
-// Exits 0 after two shrinks of which one evicted positions (or at --seconds), 2 on bad usage or
-// a model that cannot be loaded.
+// Without --model it writes the acceptance test's synthetic model next to BIG. Exits 0 after two
+// shrinks of which one evicted positions (or at --seconds), 2 on bad usage or a model that cannot
+// be loaded. With --reps N it is the trigger -> RSS drop benchmark instead (run_reps; driven by
+// bench/runtime/run_psi_bench.sh).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -29,6 +32,7 @@
 #include "pylon/runtime/context.h"
 #include "pylon/runtime/model.h"
 #include "pylon/runtime/psi.h"
+#include "pylon/runtime/synth.h"
 
 using namespace pylon::runtime;
 using Clock = std::chrono::steady_clock;
@@ -66,6 +70,7 @@ struct Args {
     std::string model, file, pressure;
     std::uint32_t fill = 512, ctx = 2048;
     int seconds = 30, threads = 1;
+    int reps = 0;  // > 0: benchmark mode (see run_reps)
 };
 
 std::optional<Args> parse(int argc, char** argv) {
@@ -87,17 +92,103 @@ std::optional<Args> parse(int argc, char** argv) {
                 a.seconds = std::stoi(v);
             else if (k == "--threads")
                 a.threads = std::stoi(v);
+            else if (k == "--reps")
+                a.reps = std::stoi(v);
             else
                 return std::nullopt;
         } catch (const std::exception&) {
             return std::nullopt;
         }
     }
-    if (argc % 2 != 1 || a.model.empty() || a.file.empty() || a.fill == 0 || a.fill > a.ctx ||
-        a.seconds < 1 || a.seconds > 600) {
+    if (argc % 2 != 1 || a.file.empty() || a.fill == 0 || a.fill > a.ctx || a.seconds < 1 ||
+        a.seconds > 600 || a.reps < 0 || a.reps > 1000) {
         return std::nullopt;
     }
     return a;
+}
+
+std::vector<std::int32_t> fill_ids(std::uint32_t n, std::uint32_t n_vocab) {
+    std::vector<std::int32_t> ids;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        ids.push_back(static_cast<std::int32_t>((i * 7919u + 13u) % n_vocab));
+    }
+    return ids;
+}
+
+double pct(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    const auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+
+// Benchmark mode: per repetition a fresh Context filled to --fill positions and a fresh trigger
+// on the pressure file; the time from the trigger firing (the controller's poll() returning) to
+// the RSS drop after apply_kv_budget(). The page cache keeps thrashing meanwhile.
+int run_reps(const Args& a, const std::shared_ptr<const Model>& model) {
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> read_bytes{0};
+    std::thread reader(thrash, a.file, std::cref(stop), std::ref(read_bytes));
+    std::vector<double> ms;
+    int no_drop = 0;
+    for (int rep = 0; rep < a.reps; ++rep) {
+        ContextParams cp;
+        cp.n_ctx = a.ctx;
+        cp.n_threads = a.threads;
+        auto ctx = Context::create(model, cp);
+        if (!ctx || !(*ctx)->eval(fill_ids(a.fill, model->hparams().n_vocab))) return 2;
+        std::mutex mu;
+        std::condition_variable cv;
+        std::optional<std::size_t> pending;
+        Clock::time_point fired{};
+        psi::SourceOptions so;
+        so.use_systemd_env = false;
+        so.path = a.pressure;
+        auto source = psi::open_pressure_source(so);
+        if (!source) return 3;
+        psi::ControllerOptions co;
+        co.policy.max_budget = static_cast<std::size_t>(a.ctx) * (*ctx)->kv_bytes_per_position();
+        co.policy.min_budget = (*ctx)->kv_min_bytes();
+        co.on_event = [&](psi::Level) {
+            std::lock_guard lock(mu);
+            if (fired == Clock::time_point{}) fired = Clock::now();
+        };
+        co.on_budget = [&](std::size_t b) {
+            std::lock_guard lock(mu);
+            if (!pending) pending = b;
+            cv.notify_all();
+        };
+        auto controller = psi::Controller::start(std::move(*source), co);
+        if (!controller) return 3;
+        std::unique_lock lock(mu);
+        if (!cv.wait_for(lock, std::chrono::seconds(a.seconds),
+                         [&] { return pending.has_value(); })) {
+            std::fprintf(stderr, "psi_probe: no trigger within %d s\n", a.seconds);
+            return 5;
+        }
+        const std::size_t budget = *pending;
+        const auto at = fired;
+        lock.unlock();
+        const std::size_t rss0 = rss_bytes();
+        (*ctx)->set_kv_budget(budget);
+        (void)(*ctx)->apply_kv_budget();
+        const std::size_t rss1 = rss_bytes();
+        const double t = std::chrono::duration<double, std::milli>(Clock::now() - at).count();
+        if (rss1 >= rss0) ++no_drop;
+        ms.push_back(t);
+        std::printf(
+            "{\"event\":\"rep\",\"rep\":%d,\"latency_ms\":%.3f,\"rss_before\":%zu,"
+            "\"rss_after\":%zu}\n",
+            rep, t, rss0, rss1);
+        std::fflush(stdout);
+        (*controller)->stop();
+    }
+    stop = true;
+    reader.join();
+    std::printf(
+        "{\"event\":\"bench\",\"reps\":%d,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
+        "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"no_drop\":%d}\n",
+        a.reps, pct(ms, 50), pct(ms, 90), pct(ms, 99), pct(ms, 100), no_drop);
+    return no_drop == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -106,16 +197,32 @@ int main(int argc, char** argv) {
     const auto args = parse(argc, argv);
     if (!args) {
         std::fprintf(stderr,
-                     "usage: psi_probe --model M.gguf --file BIG [--pressure PATH] [--fill N] "
-                     "[--ctx N] [--seconds S] [--threads T]\n");
+                     "usage: psi_probe --file BIG [--model M.gguf] [--pressure PATH] [--fill N] "
+                     "[--ctx N] [--seconds S] [--threads T] [--reps N]\n");
         return 2;
     }
-    (void)pylon::init_logging({"info", pylon::LogFormat::text, "psi_probe"});
-    auto model = Model::load(args->model);
+    (void)pylon::init_logging(
+        {args->reps > 0 ? "warn" : "info", pylon::LogFormat::text, "psi_probe"});
+    std::string model_path = args->model;
+    if (model_path.empty()) {  // the acceptance test's shape, next to the big file
+        SynthOptions o;
+        o.shape =
+            parse_synth_shape("dim=256,ffn=32,layers=32,heads=2,kv_heads=2,vocab=260,ctx=2048")
+                .value();
+        o.type = GgmlType::F16;
+        o.seed = 5;
+        model_path = args->file + ".model.gguf";
+        if (auto r = write_synth_model(o, model_path); !r) {
+            std::fprintf(stderr, "psi_probe: %s\n", r.error().what().c_str());
+            return 2;
+        }
+    }
+    auto model = Model::load(model_path);
     if (!model) {
         std::fprintf(stderr, "psi_probe: %s\n", model.error().what().c_str());
         return 2;
     }
+    if (args->reps > 0) return run_reps(*args, *model);
     ContextParams cp;
     cp.n_ctx = args->ctx;
     cp.n_threads = args->threads;
@@ -125,11 +232,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     Context& ctx = **ctx_r;
-    std::vector<std::int32_t> ids;
-    for (std::uint32_t i = 0; i < args->fill; ++i) {
-        ids.push_back(static_cast<std::int32_t>((i * 7919u + 13u) % (*model)->hparams().n_vocab));
-    }
-    if (auto r = ctx.eval(ids); !r) {
+    if (auto r = ctx.eval(fill_ids(args->fill, (*model)->hparams().n_vocab)); !r) {
         std::fprintf(stderr, "psi_probe: %s\n", r.error().what().c_str());
         return 2;
     }
