@@ -112,10 +112,13 @@ std::vector<std::int32_t> run(Context& ctx, const Tokenizer& tok,
 
 TEST_CASE("speculative greedy output equals plain decoding, draft model and lookup",
           "[speculative]") {
-    const Loaded draft = load("q4_0");
+    // The Q4_0 file drafts for the others; Q8_0 drafts for Q4_0 (a model never drafts for itself).
+    const Loaded q4 = load("q4_0");
+    const Loaded q8 = load("q8_0");
     for (const char* quant : {"f32", "f16", "q8_0", "q4_0"}) {
         CAPTURE(quant);
         const Loaded target = load(quant);
+        const Loaded& draft = std::string(quant) == "q4_0" ? q8 : q4;
         auto ctx = make_ctx(target.model);
         auto dctx = make_ctx(draft.model);
         auto prompts = golden_prompts();
@@ -284,9 +287,10 @@ TEST_CASE("speculative sampling with a real draft model keeps the target's next-
     auto ctx = make_ctx(target.model, 64);
     auto dctx = make_ctx(draft.model, 64);
     const std::vector<std::int32_t> prompt = golden_prompts()[0];
-    // The first token is sampled plainly; the second comes from the first verification.
+    // The first token is sampled plainly; the second comes from the first verification (later
+    // tokens only make room for drafts).
     GenerateOptions o;
-    o.n_predict = 2;
+    o.n_predict = 4;
     o.stop_at_eos = false;
     o.sampling.temperature = 1.0f;
     o.sampling.top_k = 0;
@@ -303,7 +307,7 @@ TEST_CASE("speculative sampling with a real draft model keeps the target's next-
         o.sampling.seed = static_cast<std::uint64_t>(i) + 1;
         auto r = generate(*ctx, target.tok, prompt, o);
         REQUIRE(r);
-        REQUIRE(r->generated_ids.size() == 2);
+        REQUIRE(r->generated_ids.size() == 4);
         ++seen[r->generated_ids[0]][r->generated_ids[1]];
         st.drafted += r->speculative.drafted;
         st.accepted += r->speculative.accepted;

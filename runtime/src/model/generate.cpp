@@ -1,11 +1,23 @@
 #include "pylon/runtime/generate.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "model/speculative.h"
 #include "pylon/common/error.h"
 
 namespace pylon::runtime {
+
+bool detail::make_room(Context& ctx, std::size_t n, const GenerateOptions& options) {
+    ctx.apply_kv_budget();
+    const std::uint32_t cap = ctx.kv_capacity();
+    if (ctx.n_past() + n <= cap) return true;
+    if (!options.context_shift && cap >= ctx.n_ctx()) return false;
+    // Keep the sinks and the most recent half of the rest.
+    const std::uint32_t sinks = std::min(ctx.kv_sinks(), cap);
+    ctx.shift((cap - sinks) / 2);
+    return ctx.n_past() + n <= cap;
+}
 
 Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok, std::string_view prompt,
                                 const GenerateOptions& options, const OnToken& on_token) {
@@ -63,7 +75,7 @@ Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok,
             const std::int32_t next = sampler.sample(cur, history);
             history.push_back(next);
             if (!emit(next)) break;
-            if (ctx.n_past() >= ctx.n_ctx()) {
+            if (!detail::make_room(ctx, 1, options)) {
                 r.stop_reason = "context";
                 break;
             }

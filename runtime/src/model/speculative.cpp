@@ -118,7 +118,7 @@ public:
                        std::vector<std::vector<TokenProb>>* q) override {
         evaluated_ = 0;
         base_ = h.size();
-        if (h.size() + static_cast<std::size_t>(k) > ctx_.n_ctx()) return {};
+        if (h.size() + static_cast<std::size_t>(k) > ctx_.kv_capacity()) return {};
         // Catch up with the history the draft has not seen.
         const std::span<const std::int32_t> missing(h.data() + ctx_.n_past(),
                                                     h.size() - ctx_.n_past());
@@ -319,7 +319,7 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
     std::vector<std::int32_t> drafts, batch;
     std::vector<std::vector<TokenProb>> q, p;
     for (;;) {
-        if (ctx.n_past() >= ctx.n_ctx()) {
+        if (!make_room(ctx, 1, options)) {
             r.stop_reason = "context";
             return {};
         }
@@ -328,7 +328,7 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
         const std::size_t remaining = static_cast<std::size_t>(options.n_predict) -
                                       r.generated_ids.size();
         const int cap = static_cast<int>(std::min<std::size_t>(
-            {static_cast<std::size_t>(sp.n_draft_max), ctx.n_ctx() - ctx.n_past() - 1,
+            {static_cast<std::size_t>(sp.n_draft_max), ctx.kv_capacity() - ctx.n_past() - 1,
              remaining > 0 ? remaining - 1 : 0}));
         const int k = tuner.choose(cap);
 

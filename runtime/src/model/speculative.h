@@ -46,6 +46,11 @@ struct Emitter {
     }
 };
 
+// Applies the KV budget (Context::apply_kv_budget) and makes room for n more tokens, shifting
+// the context when allowed (GenerateOptions::context_shift, or a budget below n_ctx); false when
+// there is no room (the caller ends with stop_reason "context").
+bool make_room(Context& ctx, std::size_t n, const GenerateOptions& options);
+
 // One sampled verification: drafts[i] with draft distributions q[i] (empty: a point mass on the
 // draft, as lookup drafts are) against the target's distributions p[i] after each prefix
 // (p.size() == drafts.size() + 1). Returns how many drafts are accepted and the token that follows

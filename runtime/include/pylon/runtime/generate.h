@@ -55,6 +55,10 @@ struct GenerateOptions {
     int n_predict = 128;
     SamplingParams sampling;
     bool stop_at_eos = true;
+    // When the context is full: false ends generation (stop_reason "context"); true shifts it
+    // (Context::shift: keeps the attention sinks and the most recent half) and goes on. A KV
+    // budget below n_ctx (memory pressure, Context::set_kv_budget) always shifts.
+    bool context_shift = false;
     SpeculativeParams speculative;
 };
 
