@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "pylon/common/error.h"
+#include "pylon/runtime/context.h"
+#include "pylon/runtime/model.h"
 #include "pylon/runtime/psi.h"
 #include "temp_dir.h"
 
@@ -348,4 +351,46 @@ TEST_CASE("psi: a real trigger on /proc/pressure/memory", "[psi]") {
     auto picked = open_pressure_source(o);
     REQUIRE(picked);
     CHECK((picked.value()->kind() == "trigger" || picked.value()->kind() == "poll"));
+}
+
+TEST_CASE("psi: start_kv_controller drives a Context's budget", "[psi][kv]") {
+    auto model =
+        pylon::runtime::Model::load(std::string(PYLON_TEST_DATA) + "/runtime/stories260K-f16.gguf")
+            .value();
+    pylon::runtime::ContextParams cp;
+    cp.n_ctx = 512;
+    auto ctx = pylon::runtime::Context::create(model, cp).value();
+    pylon::test::TempDir dir;
+    const std::string fifo = (dir / "pressure.fifo").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    KvControlOptions o;
+    o.min_positions = 128;
+    o.source.getenv = [&](const char* name) -> std::optional<std::string> {
+        if (std::string(name) == "MEMORY_PRESSURE_WATCH") return fifo;
+        return std::nullopt;
+    };
+    std::atomic<int> woken{0};
+    o.wake = [&] { ++woken; };
+    auto c = start_kv_controller(*ctx, o).value();
+    const std::size_t full = 512 * ctx->kv_bytes_per_position();
+    CHECK(ctx->kv_budget() == full);
+    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    REQUIRE(w >= 0);
+    REQUIRE(::write(w, "x", 1) == 1);
+    REQUIRE(eventually([&] { return woken.load() == 1; }));
+    CHECK(ctx->kv_budget() == full * 3 / 4);
+    CHECK(ctx->kv_capacity() == 384);
+    std::string m;
+    c->write_metrics(m);
+    CHECK(m.find("pylon_kv_capacity_positions 384\n") != std::string::npos);
+    CHECK(m.find("pylon_psi_controller_up{source=\"systemd\"} 1\n") != std::string::npos);
+    ::close(w);
+    c->stop();
+
+    KvControlOptions off;
+    off.source.getenv = [](const char* name) -> std::optional<std::string> {
+        if (std::string(name) == "MEMORY_PRESSURE_WATCH") return std::string("/dev/null");
+        return std::nullopt;
+    };
+    CHECK(start_kv_controller(*ctx, off).error().code() == Errc::unsupported);
 }

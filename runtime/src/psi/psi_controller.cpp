@@ -167,4 +167,28 @@ void write_kv_metrics(const Context& ctx, std::string& out) {
     out += fmt::format("pylon_kv_capacity_positions {}\n", ctx.kv_capacity());
 }
 
+Result<std::unique_ptr<Controller>> start_kv_controller(Context& ctx, const KvControlOptions& o) {
+    const std::size_t bpp = ctx.kv_bytes_per_position();
+    std::size_t max = o.max_budget;
+    if (max == 0) {
+        max = ctx.kv_budget() != Context::kKvUnlimited
+                  ? ctx.kv_budget()
+                  : static_cast<std::size_t>(ctx.n_ctx()) * bpp;
+    }
+    const std::uint32_t floor_pos =
+        std::min(ctx.n_ctx(), std::max(o.min_positions, ctx.kv_min_capacity()));
+    ControllerOptions co;
+    co.policy.max_budget = max;
+    co.policy.min_budget = std::min(max, static_cast<std::size_t>(floor_pos) * bpp);
+    co.context = &ctx;
+    co.on_budget = [&ctx, wake = o.wake](std::size_t b) {
+        ctx.set_kv_budget(b);
+        if (wake) wake();
+    };
+    auto source = open_pressure_source(o.source);
+    if (!source) return std::move(source).error().with_context("KV pressure control");
+    ctx.set_kv_budget(max);
+    return Controller::start(std::move(*source), std::move(co));
+}
+
 }  // namespace pylon::runtime::psi

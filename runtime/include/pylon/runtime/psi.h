@@ -223,4 +223,27 @@ private:
 // Prometheus text for a Context's KV counters alone (for users without a Controller).
 void write_kv_metrics(const Context& context, std::string& out);
 
+// --- one call for a server -----------------------------------------------------------------------
+
+struct KvControlOptions {
+    // The budget pressure shrinks from and recovers to; 0: the Context's budget when set, else
+    // the bytes of its n_ctx positions.
+    std::size_t max_budget = 0;
+    // The floor in positions (at least Context::kv_min_capacity()).
+    std::uint32_t min_positions = 256;
+    SourceOptions source;
+    // Called (on the controller thread) after each budget change has been set on the Context,
+    // e.g. to wake an idle worker; the Context applies it at the owner's next
+    // apply_kv_budget() (generate() calls it before every token).
+    std::function<void()> wake;
+};
+
+// A Controller for `context`: opens the pressure source (open_pressure_source), policy
+// defaults with the budget limits above, on_budget = context.set_kv_budget, metrics including
+// the Context's KV counters. `context` must outlive the Controller. Errors as
+// open_pressure_source (Errc::unsupported: turned off by systemd; not_found: no PSI) — callers
+// log them and serve on without pressure control.
+Result<std::unique_ptr<Controller>> start_kv_controller(Context& context,
+                                                        const KvControlOptions& options);
+
 }  // namespace pylon::runtime::psi
