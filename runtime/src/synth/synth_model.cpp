@@ -11,6 +11,8 @@
 // Random numbers: row r of tensor T is drawn from xoshiro256+ seeded by splitmix64 from
 // (seed, FNV-1a(T's name), r), then Box-Muller in double precision, scaled by stddev and rounded
 // to float. So a value depends only on (seed, name, row, column), never on generation order.
+// A pair member (synth::Variant) only multiplies some tensors' draws by a constant and sets a
+// few more metadata keys (pylon.synth_pair.*), so shared tensors stay bit-identical.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,6 +28,7 @@
 #include "pylon/runtime/quant.h"
 #include "pylon/runtime/synth.h"
 #include "pylon/runtime/tokenizer.h"
+#include "synth/synth_model.h"
 #include "synth/synth_vocab.h"
 
 namespace pylon::runtime {
@@ -92,6 +95,8 @@ struct TensorPlan {
     std::uint64_t cols;  // row length
     std::uint64_t rows;  // 1 for a norm vector
     bool is_norm;
+    double scale = 1.0;                 // multiplies the draws (synth::Variant)
+    std::optional<double> stddev = {};  // instead of SynthOptions::stddev
 };
 
 bool writable(GgmlType t) {
@@ -117,7 +122,7 @@ std::uint32_t file_type(GgmlType t) {
     }
 }
 
-std::vector<TensorPlan> plan_tensors(const SynthOptions& o) {
+std::vector<TensorPlan> plan_tensors(const SynthOptions& o, const synth::Variant& v = {}) {
     const SynthShape& s = o.shape;
     const std::uint64_t e = s.n_embd;
     const std::uint64_t kv = std::uint64_t{s.n_head_kv} * s.head_dim();
@@ -130,23 +135,31 @@ std::vector<TensorPlan> plan_tensors(const SynthOptions& o) {
     };
     matrix("token_embd.weight", o.embd_type.value_or(o.type), e, s.n_vocab);
     norm("output_norm.weight");
-    if (!s.tied_output) matrix("output.weight", o.output_type.value_or(o.type), e, s.n_vocab);
+    if (!s.tied_output) {
+        matrix("output.weight", o.output_type.value_or(o.type), e, s.n_vocab);
+        plan.back().stddev = v.output_stddev;
+    }
     for (std::uint32_t i = 0; i < s.n_layer; ++i) {
         const std::string p = "blk." + std::to_string(i) + ".";
+        // The two matrices through which a layer writes to the residual stream.
+        const double out_scale = i >= v.first_scaled_layer ? v.layer_scale : 1.0;
         norm(p + "attn_norm.weight");
         matrix(p + "attn_q.weight", o.type, e, e);
         matrix(p + "attn_k.weight", o.type, e, kv);
         matrix(p + "attn_v.weight", o.type, e, kv);
         matrix(p + "attn_output.weight", o.type, e, e);
+        plan.back().scale = out_scale;
         norm(p + "ffn_norm.weight");
         matrix(p + "ffn_gate.weight", o.type, e, s.n_ff);
         matrix(p + "ffn_down.weight", o.type, s.n_ff, e);
+        plan.back().scale = out_scale;
         matrix(p + "ffn_up.weight", o.type, e, s.n_ff);
     }
     return plan;
 }
 
-Result<void> check_options(const SynthOptions& o) {
+// Shape, types and stddev: what estimate_synth_bytes needs.
+Result<void> check_basic(const SynthOptions& o) {
     PYLON_TRY(validate_synth_shape(o.shape));
     for (const auto& t : {std::optional(o.type), o.output_type, o.embd_type}) {
         if (t && !writable(*t)) {
@@ -161,10 +174,26 @@ Result<void> check_options(const SynthOptions& o) {
     return {};
 }
 
-void set_model_metadata(gguf::Writer& w, const SynthOptions& o) {
+}  // namespace
+
+Result<void> synth::check_options(const SynthOptions& o) {
+    PYLON_TRY(check_basic(o));
+    if (o.vocab_from.empty() && o.shape.n_vocab < synth::kMinimalVocab) {
+        return Error(Errc::invalid_argument,
+                     "vocab=" + std::to_string(o.shape.n_vocab) +
+                         " is too small for a generated vocabulary (<unk>, <s>, </s> and 256 "
+                         "byte tokens need " +
+                         std::to_string(synth::kMinimalVocab) + "); copy a vocabulary instead");
+    }
+    return {};
+}
+
+namespace {
+
+void set_model_metadata(gguf::Writer& w, const SynthOptions& o, const synth::Variant& v) {
     const SynthShape& s = o.shape;
     w.set_string("general.architecture", "llama");
-    w.set_string("general.name", "pylon synth " + format_synth_shape(s));
+    w.set_string("general.name", v.name.empty() ? "pylon synth " + format_synth_shape(s) : v.name);
     w.set_u32("general.file_type", file_type(o.type));
     w.set_u32("general.alignment", kAlignment);
     w.set_u64("general.seed", o.seed);  // not a llama.cpp key; records how to regenerate
@@ -178,6 +207,7 @@ void set_model_metadata(gguf::Writer& w, const SynthOptions& o) {
     w.set_f32("llama.rope.freq_base", 10000.0f);
     w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
     w.set_u32("llama.vocab_size", s.n_vocab);
+    if (v.set_metadata) v.set_metadata(w);
 }
 
 Result<void> set_vocab(gguf::Writer& w, const SynthOptions& o) {
@@ -208,6 +238,9 @@ void fill_tensor(const TensorPlan& t, std::uint64_t tensor_seed, double stddev,
             std::uint64_t row_state = tensor_seed ^ (r * 0xd1b54a32d192ed03ull);
             Xoshiro rng(splitmix64(row_state));
             fill_normal(rng, scratch.data(), t.cols, stddev);
+            if (t.scale != 1.0) {
+                for (float& x : scratch) x = static_cast<float>(x * t.scale);
+            }
         }
         // Types were checked when planning, so quantize_row cannot refuse.
         quantize_row(t.type, scratch.data(), out.data() + r * stride, t.cols);
@@ -226,7 +259,7 @@ std::uint64_t plan_bytes(const std::vector<TensorPlan>& plan) {
 }  // namespace
 
 std::optional<std::uint64_t> estimate_synth_bytes(const SynthOptions& o) {
-    if (!check_options(o)) return std::nullopt;
+    if (!check_basic(o)) return std::nullopt;
     const auto plan = plan_tensors(o);
     // Header: about 64 bytes per tensor info, and per token its piece, score and type.
     const std::uint64_t header = 4096 + 64 * plan.size() + std::uint64_t{o.shape.n_vocab} * 24;
@@ -234,15 +267,13 @@ std::optional<std::uint64_t> estimate_synth_bytes(const SynthOptions& o) {
 }
 
 Result<SynthReport> write_synth_model(const SynthOptions& o, const std::string& path) {
+    return synth::write_model(o, {}, path);
+}
+
+Result<SynthReport> synth::write_model(const SynthOptions& o, const Variant& v,
+                                       const std::string& path) {
     const auto start = std::chrono::steady_clock::now();
     PYLON_TRY(check_options(o));
-    if (o.vocab_from.empty() && o.shape.n_vocab < synth::kMinimalVocab) {
-        return Error(Errc::invalid_argument,
-                     "vocab=" + std::to_string(o.shape.n_vocab) +
-                         " is too small for a generated vocabulary (<unk>, <s>, </s> and 256 "
-                         "byte tokens need " +
-                         std::to_string(synth::kMinimalVocab) + "); copy a vocabulary instead");
-    }
     const std::uint64_t estimate = *estimate_synth_bytes(o);
     if (estimate > kSynthMaxBytes && !o.force) {
         return Error(Errc::limit_exceeded,
@@ -252,16 +283,16 @@ Result<SynthReport> write_synth_model(const SynthOptions& o, const std::string& 
     }
 
     gguf::Writer w;
-    set_model_metadata(w, o);
+    set_model_metadata(w, o, v);
     PYLON_TRY(set_vocab(w, o));
 
-    const auto plan = plan_tensors(o);
+    const auto plan = plan_tensors(o, v);
     auto scratch = std::make_shared<std::vector<float>>();
     SynthReport report;
     for (const TensorPlan& t : plan) {
         std::uint64_t seed_state = o.seed ^ fnv1a(t.name);
         const std::uint64_t tensor_seed = splitmix64(seed_state);
-        const double stddev = o.stddev;
+        const double stddev = t.stddev.value_or(o.stddev);
         std::vector<std::uint64_t> dims = {t.cols};
         if (!t.is_norm) dims.push_back(t.rows);
         PYLON_TRY(w.add_tensor(t.name, t.type, std::move(dims),

@@ -21,6 +21,7 @@ constexpr std::uint32_t kDefaultCtx = 2048;
 std::optional<SynthShape> find_preset(std::string_view name) {
     if (name == "synth110M") return SynthShape::synth110M();
     if (name == "stories260K") return SynthShape::stories260K();
+    if (name == "pairDraft") return SynthShape::pair_draft();
     return std::nullopt;
 }
 
@@ -90,7 +91,7 @@ Result<SynthShape> parse_synth_shape(std::string_view text) {
         const auto preset = find_preset(items.front());
         if (!preset) {
             return bad_shape("unknown preset '" + std::string(items.front()) +
-                             "' (known: synth110M, stories260K)");
+                             "' (known: synth110M, stories260K, pairDraft)");
         }
         s = *preset;
         from_preset = true;
