@@ -14,6 +14,7 @@ void add_models_commands(CLI::App& app);    // models list, show, create
 void add_publish_commands(CLI::App& app);   // publish
 void add_pull_commands(CLI::App& app);      // pull
 void add_runtime_commands(CLI::App& app);   // run, tokenize, bench
+void add_serve_command(CLI::App& app);      // serve (OpenAI-compatible HTTP API)
 void add_model_synth_command(CLI::App& app);  // model synth
 
 // `verify` is shared by model_commands and attest_commands: the first caller creates it.

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     pylon::cli::add_publish_commands(app);
     pylon::cli::add_pull_commands(app);
     pylon::cli::add_runtime_commands(app);
+    pylon::cli::add_serve_command(app);
     pylon::cli::add_model_synth_command(app);
 
     try {

@@ -16,34 +16,28 @@ void Scheduler::notify(std::size_t queued, bool busy) {
 }
 
 bool Scheduler::submit(Job job) {
-    std::size_t depth;
-    bool busy;
     {
         std::lock_guard lock(mu_);
         if (closed_ || queue_.size() >= max_queue_) return false;
         queue_.push_back(std::move(job));
-        depth = queue_.size();
-        busy = busy_;
+        notify(queue_.size(), busy_);
     }
     cv_.notify_all();
-    notify(depth, busy);
     return true;
 }
 
 void Scheduler::close() {
     std::deque<Job> refused;
-    bool busy;
     {
         std::lock_guard lock(mu_);
         closed_ = true;
         refused.swap(queue_);
-        busy = busy_;
+        notify(0, busy_);
     }
     cv_.notify_all();
     for (auto& job : refused) {
         if (job.refuse) job.refuse();
     }
-    notify(0, busy);
 }
 
 bool Scheduler::wait_idle(std::chrono::milliseconds timeout) {
@@ -59,7 +53,6 @@ void Scheduler::join() {
 void Scheduler::loop() {
     for (;;) {
         Job job;
-        std::size_t depth;
         {
             std::unique_lock lock(mu_);
             cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
@@ -67,9 +60,8 @@ void Scheduler::loop() {
             job = std::move(queue_.front());
             queue_.pop_front();
             busy_ = true;
-            depth = queue_.size();
+            notify(queue_.size(), true);
         }
-        notify(depth, true);
         try {
             job.run();
         } catch (const std::exception& e) {
@@ -79,10 +71,9 @@ void Scheduler::loop() {
         {
             std::lock_guard lock(mu_);
             busy_ = false;
-            depth = queue_.size();
+            notify(queue_.size(), false);
         }
         cv_.notify_all();
-        notify(depth, false);
     }
 }
 

@@ -17,7 +17,8 @@ public:
         std::function<void()> run;     // on the worker thread
         std::function<void()> refuse;  // instead of run, when the scheduler is closed first
     };
-    // Called (under no lock) whenever the queue depth or the busy state changes.
+    // Called whenever the queue depth or the busy state changes, under the scheduler's lock (so
+    // calls arrive in order): it must be quick and must not call the scheduler.
     using Observer = std::function<void(std::size_t queued, bool busy)>;
 
     Scheduler(std::size_t max_queue, Observer observer);
