@@ -247,7 +247,7 @@ TEST_CASE("kv budget: a shrunk cache returns its pages to the kernel", "[kv]") {
     const std::size_t rss_filled = rss_bytes();
     INFO("resident KV: empty " << before_eval << ", filled " << filled);
     // K: 512 positions x 1 KiB per layer; V: 512 rows of one 4 KiB page (stride 2048) per layer.
-    CHECK(filled - before_eval >= std::size_t{18} << 20);
+    CHECK(filled >= before_eval + (std::size_t{18} << 20));
 
     ctx->set_kv_budget(128 * ctx->kv_bytes_per_position());
     REQUIRE(ctx->kv_capacity() == 128);
@@ -258,7 +258,7 @@ TEST_CASE("kv budget: a shrunk cache returns its pages to the kernel", "[kv]") {
     // 128 positions: 128 KiB of K and 128 KiB of V per layer, 2 MiB in all.
     CHECK(shrunk <= (std::size_t{2} << 20) + 16 * 4096);
     CHECK(ctx->kv_stats().bytes_released >= filled - shrunk - 16 * 4096);
-    CHECK(rss_filled - rss_shrunk >= std::size_t{16} << 20);
+    CHECK(static_cast<long long>(rss_filled) - static_cast<long long>(rss_shrunk) >= 16ll << 20);
     // And it still runs.
     CHECK(ctx->shift(64) == 128 - 4 - 64);
     REQUIRE(ctx->eval(tokens(8, 260, 6)));
