@@ -8,11 +8,16 @@
 //   handling  the handler has the Exchange; a background read watches for the client leaving
 //             (bytes it gets are kept for the next request); response bytes are written as the
 //             Exchange queues them (timer: write_timeout per write)
-//   waiting   the response is out but the background read is still pending: it becomes the
-//             wait for the next request (timer: idle_timeout)
+//   resuming  the response is out; the background read is being cancelled, then the next
+//             request is read (from what the background read kept, and the socket)
+//   lingering after a response with Connection: close: half-closed, draining for a second
 //   closed
+// The background read has a buffer of its own (watch_buf_) and appends what it gets to buf_,
+// so that Beast's parser and it never share a buffer.
 #include "http_server.h"
 
+#include <array>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -203,7 +208,7 @@ public:
     void on_stop() {
         stopping_ = true;
         close_after_ = true;
-        if (phase_ == Phase::reading || phase_ == Phase::waiting) close_now();
+        if (phase_ == Phase::reading) close_now();
     }
 
     void close_now() {
@@ -244,7 +249,7 @@ public:
     }
 
 private:
-    enum class Phase { reading, handling, waiting, lingering, closed };
+    enum class Phase { reading, handling, resuming, lingering, closed };
 
     static void append_fields(std::string& head, const HeaderList& fields) {
         for (const auto& [k, v] : fields) head += field_value(k) + ": " + field_value(v) + "\r\n";
@@ -357,28 +362,30 @@ private:
         if (buf_.size() >= srv_.config.max_header_bytes) return;  // enough pipelined already
         watching_ = true;
         sock_.async_read_some(
-            buf_.prepare(4096),
+            asio::buffer(watch_buf_),
             [self = shared_from_this()](ErrorCode ec, std::size_t n) { self->on_watch(ec, n); });
     }
 
     void on_watch(ErrorCode ec, std::size_t n) {
         watching_ = false;
         if (phase_ == Phase::closed) return;
-        if (ec) {
+        if (phase_ == Phase::lingering) return drain();
+        if (n > 0) {
+            auto dst = buf_.prepare(n);
+            asio::buffer_copy(dst, asio::buffer(watch_buf_.data(), n));
+            buf_.commit(n);
+        }
+        if (ec && !(ec == asio::error::operation_aborted && phase_ == Phase::resuming)) {
             if (phase_ == Phase::handling) {
                 log::debug("runtime server: client {} left during a request", remote_);
             }
             close_now();
             return;
         }
-        buf_.commit(n);
         if (phase_ == Phase::handling) {
             watch();
-        } else if (phase_ == Phase::waiting) {
-            cancel_timer();
+        } else if (phase_ == Phase::resuming) {
             read_request();
-        } else if (phase_ == Phase::lingering) {
-            drain();
         }
     }
 
@@ -433,8 +440,11 @@ private:
             return;
         }
         if (watching_) {
-            phase_ = Phase::waiting;
-            arm_timer(srv_.config.idle_timeout);
+            // No write is pending now, so this cancels only the background read; its handler
+            // goes on with read_request().
+            phase_ = Phase::resuming;
+            ErrorCode ec;
+            sock_.cancel(ec);
         } else {
             read_request();
         }
@@ -452,8 +462,7 @@ private:
     void drain() {
         if (watching_) return;  // the background read's completion comes back here
         watching_ = true;
-        buf_.clear();
-        sock_.async_read_some(buf_.prepare(4096),
+        sock_.async_read_some(asio::buffer(watch_buf_),
                               [self = shared_from_this()](ErrorCode ec, std::size_t) {
                                   self->watching_ = false;
                                   if (ec || self->phase_ != Phase::lingering) {
@@ -475,6 +484,7 @@ private:
     std::uint64_t timer_gen_ = 0;
     std::string remote_;
     beast::flat_buffer buf_;
+    std::array<char, 4096> watch_buf_{};
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     std::string continue_;
     Phase phase_ = Phase::reading;
