@@ -62,7 +62,7 @@ struct RunOptions {
     std::string prompt_file, draft;
     bool lookup = false, no_adaptive = false, ignore_eos = false;
     int draft_max = 16;
-    float p_min = 0.6f;
+    float p_min = 0.0f;
 };
 
 int default_threads() {
@@ -303,7 +303,7 @@ void add_runtime_commands(CLI::App& app) {
     run->add_option("--draft-max", run_opts->draft_max, "Longest draft")
         ->check(CLI::Range(1, 64));
     run->add_option("--p-min", run_opts->p_min,
-                    "Stop a draft when the draft model's top probability is below this")
+                    "Always stop a draft below this draft-model probability (besides the learned stop)")
         ->check(CLI::Range(0.0f, 1.0f));
     run->add_flag("--no-adaptive", run_opts->no_adaptive,
                   "Always draft --draft-max tokens (no adaptive length, no fallback)");

@@ -58,6 +58,12 @@ Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok,
     const auto t0 = Clock::now();
     auto logits = ctx.eval(r.prompt_ids);
     if (!logits) return std::move(logits).error().with_context("evaluating the prompt");
+    if (sp.draft != nullptr && r.prompt_ids.size() < sp.draft->kv_capacity()) {
+        // The draft model reads the prompt now too (it would otherwise catch up in its first
+        // draft); its logits are not needed.
+        auto d = sp.draft->eval(r.prompt_ids);
+        if (!d) return std::move(d).error().with_context("evaluating the prompt with the draft model");
+    }
     const auto t1 = Clock::now();
     r.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
 

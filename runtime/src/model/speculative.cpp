@@ -15,12 +15,16 @@
 // give the expected tokens per cycle E(k) = (1 − a^(k+1)) / (1 − a) for the cost
 // t1 + k·(dv + td); k maximizes E(k)/cost(k), and k = 0 is plain decoding, chosen whenever
 // speculation would not pay (re-probed every kProbeEvery plain steps so that a rising acceptance
-// is noticed). A draft model also stops a draft early when its top probability falls below p_min.
+// is noticed). Within a draft, each further token must pay for itself: the chance that it and
+// every draft before it are accepted (learned per draft-confidence decile, shrunk towards the
+// overall rate) times t1 must exceed its cost dv + td — a draft model that is unsure stops early.
 #include "model/speculative.h"
 
 #include <algorithm>
 #include <chrono>
+#include <array>
 #include <cmath>
+#include <functional>
 
 #include "pylon/common/error.h"
 
@@ -67,13 +71,19 @@ class Drafter {
 public:
     virtual ~Drafter() = default;
     // Appends up to k drafts to `out` (and, when `q` is non-null, their draft distributions;
-    // an empty distribution means a point mass on the draft).
+    // an empty distribution means a point mass on the draft) and each draft's confidence to
+    // `conf` (the draft model's probability of it, or -1 when the drafter has none). Stops early
+    // when keep(i, confidence) says a draft is not worth verifying.
+    using Keep = std::function<bool(int, double)>;
     virtual Result<void> draft(const std::vector<std::int32_t>& history, int k,
                                std::vector<std::int32_t>& out,
-                               std::vector<std::vector<TokenProb>>* q) = 0;
+                               std::vector<std::vector<TokenProb>>* q, std::vector<double>& conf,
+                               const Keep& keep) = 0;
     // After verification: `history` now ends with the accepted drafts and the target's token.
     virtual void sync(std::size_t kept_history) { (void)kept_history; }
-    virtual bool free_drafts() const { return false; }  // costs ~nothing per token
+    // Seconds of the last draft() spent catching up with history the drafter had not seen
+    // (a batch, not per-draft cost).
+    virtual double catch_up_seconds() const { return 0.0; }
 };
 
 // Prompt lookup: the tokens that followed the most recent earlier occurrence of the history's
@@ -83,7 +93,8 @@ public:
     explicit LookupDrafter(const SpeculativeParams& sp) : sp_(sp) {}
 
     Result<void> draft(const std::vector<std::int32_t>& h, int k, std::vector<std::int32_t>& out,
-                       std::vector<std::vector<TokenProb>>* q) override {
+                       std::vector<std::vector<TokenProb>>* q, std::vector<double>& conf,
+                       const Keep& keep) override {
         const std::size_t len = h.size();
         for (int n = sp_.ngram_max; n >= sp_.ngram_min; --n) {
             const auto un = static_cast<std::size_t>(n);
@@ -94,7 +105,9 @@ public:
                 if (!std::equal(suffix, suffix + un, h.data() + i)) continue;
                 for (std::size_t j = i + un; j < len && out.size() < static_cast<std::size_t>(k);
                      ++j) {
+                    if (!keep(static_cast<int>(out.size()), -1.0)) break;
                     out.push_back(h[j]);
+                    conf.push_back(-1.0);
                     if (q != nullptr) q->emplace_back();
                 }
                 return {};
@@ -102,8 +115,6 @@ public:
         }
         return {};
     }
-    bool free_drafts() const override { return true; }
-
 private:
     const SpeculativeParams& sp_;
 };
@@ -115,31 +126,38 @@ public:
         : ctx_(dctx), sp_(sp), sampler_(draft_sampling(sampling), dctx.model().hparams().n_vocab) {}
 
     Result<void> draft(const std::vector<std::int32_t>& h, int k, std::vector<std::int32_t>& out,
-                       std::vector<std::vector<TokenProb>>* q) override {
+                       std::vector<std::vector<TokenProb>>* q, std::vector<double>& conf,
+                       const Keep& keep) override {
         evaluated_ = 0;
         base_ = h.size();
         if (h.size() + static_cast<std::size_t>(k) > ctx_.kv_capacity()) return {};
         // Catch up with the history the draft has not seen.
+        const auto t0 = Clock::now();
         const std::span<const std::int32_t> missing(h.data() + ctx_.n_past(),
                                                     h.size() - ctx_.n_past());
         auto logits = ctx_.eval(missing);
         if (!logits) return std::move(logits).error().with_context("draft model");
+        catch_up_s_ = missing.size() > 1 ? seconds_since(t0) : 0.0;
         std::vector<std::int32_t> seq = h;
         for (int i = 0; i < k; ++i) {
             std::int32_t d;
+            double c;
             if (q == nullptr) {
-                if (sp_.adaptive && top_probability(*logits) < sp_.p_min) break;
+                c = top_probability(*logits);
+                if (c < sp_.p_min || !keep(i, c)) break;
                 d = sampler_.sample(*logits, seq);
             } else {
                 std::vector<TokenProb>& dist = q->emplace_back();
                 sampler_.distribution(*logits, seq, dist);
-                if (sp_.adaptive && dist.front().p < sp_.p_min) {
+                c = dist.front().p;
+                if (c < sp_.p_min || !keep(i, c)) {
                     q->pop_back();
                     break;
                 }
                 d = draw(dist, 1.0, sampler_.rng());
             }
             out.push_back(d);
+            conf.push_back(c);
             seq.push_back(d);
             if (i + 1 == k) break;
             logits = ctx_.eval(std::span<const std::int32_t>(&out.back(), 1));
@@ -148,6 +166,8 @@ public:
         }
         return {};
     }
+
+    double catch_up_seconds() const override { return catch_up_s_; }
 
     void sync(std::size_t kept_history) override {
         // The draft's cache holds the old history and `evaluated_` drafts; keep what survived.
@@ -165,6 +185,7 @@ private:
     Sampler sampler_;
     std::size_t base_ = 0;
     int evaluated_ = 0;
+    double catch_up_s_ = 0.0;
 };
 
 // Chooses draft lengths from measured costs and the acceptance rate.
@@ -201,6 +222,25 @@ public:
         return best_k;
     }
 
+    // Whether draft i (0-based) with confidence c (-1: none) is worth verifying: the chance that
+    // it and every draft before it are accepted, times the one-token pass it then saves, must
+    // exceed what drafting and verifying it cost. The chance per draft is learned per confidence
+    // bucket, so a drafter whose confidence means little is not cut short by a fixed threshold.
+    bool keep(int i, double c) {
+        if (!sp_.adaptive) return true;
+        if (i == 0) prefix_ = 1.0;
+        prefix_ *= p_accept(c);
+        return prefix_ * t1() > dv() + td();
+    }
+    // After verification: drafts [0, accepted) were accepted, draft `accepted` (if any) rejected.
+    void observe_confidence(const std::vector<double>& conf, int accepted) {
+        for (int i = 0; i < static_cast<int>(conf.size()) && i <= accepted; ++i) {
+            Bucket& b = buckets_[bucket(conf[static_cast<std::size_t>(i)])];
+            b.succ = b.succ * kDecay + (i < accepted ? 1.0 : 0.0);
+            b.trials = b.trials * kDecay + 1.0;
+        }
+    }
+
     void observe_plain(double seconds) {
         t1_ = mix(t1_, seconds);
         cycles_since_plain_ = 0;
@@ -226,6 +266,22 @@ private:
     double dv() const { return dv_ > 0 ? dv_ : 0.1 * t1(); }
     double td() const { return td_ > 0 ? td_ : draft_ratio_ * t1(); }
     double alpha() const { return succ_ / trials_; }
+    struct Bucket {
+        double succ, trials;
+    };
+    static constexpr int kBuckets = 10;  // confidence deciles; the last one: no confidence
+    static std::size_t bucket(double c) {
+        if (c < 0) return kBuckets;
+        return static_cast<std::size_t>(std::clamp(static_cast<int>(c * kBuckets), 0, kBuckets - 1));
+    }
+    // A bucket's own record, shrunk towards the overall acceptance rate (worth 2 trials): a
+    // bucket without data takes the overall rate, so confidences never seen are still tried.
+    double p_accept(double c) const {
+        const Bucket& b = buckets_[bucket(c)];
+        return (b.succ + 2.0 * alpha()) / (b.trials + 2.0);
+    }
+    std::array<Bucket, kBuckets + 1> buckets_{};
+    double prefix_ = 1.0;
 
     const SpeculativeParams& sp_;
     int k_fixed_;
@@ -318,6 +374,8 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
 
     std::vector<std::int32_t> drafts, batch;
     std::vector<std::vector<TokenProb>> q, p;
+    std::vector<double> conf;
+    const Drafter::Keep keep = [&tuner](int i, double c) { return tuner.keep(i, c); };
     for (;;) {
         if (!make_room(ctx, 1, options)) {
             r.stop_reason = "context";
@@ -334,12 +392,14 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
 
         drafts.clear();
         q.clear();
+        conf.clear();
         const auto t_draft = Clock::now();
         if (k > 0) {
-            auto ok = drafter->draft(history, k, drafts, greedy ? nullptr : &q);
+            auto ok = drafter->draft(history, k, drafts, greedy ? nullptr : &q, conf, keep);
             if (!ok) return ok;
         }
-        const double draft_s = seconds_since(t_draft);
+        const double draft_s =
+            std::max(0.0, seconds_since(t_draft) - (k > 0 ? drafter->catch_up_seconds() : 0.0));
 
         batch.assign(1, pending);
         batch.insert(batch.end(), drafts.begin(), drafts.end());
@@ -393,6 +453,7 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
             ++st.plain_steps;
         } else {
             tuner.observe_cycle(static_cast<int>(drafts.size()), accepted, draft_s, verify_s);
+            tuner.observe_confidence(conf, accepted);
             ++st.cycles;
             st.drafted += drafts.size();
             st.accepted += static_cast<std::uint64_t>(accepted);

@@ -28,7 +28,10 @@ struct SpeculativeParams {
     bool lookup = false;       // prompt-lookup (n-gram) drafting from the tokens so far
     int n_draft_max = 16;      // longest draft
     int n_draft_start = 4;     // first draft length (adaptive from there)
-    float p_min = 0.6f;        // a draft model stops drafting below this top probability
+    // A draft stops where its confidence (the draft model's probability of the token) makes it
+    // not worth verifying, as learned from the acceptance of earlier drafts of that confidence;
+    // p_min is a fixed floor below which it always stops (0: none).
+    float p_min = 0.0f;
     int ngram_min = 2;         // lookup: shortest suffix to match
     int ngram_max = 4;         // lookup: longest suffix to match (tried first)
     bool adaptive = true;      // false: always draft n_draft_max (benchmarks of the worst case)
