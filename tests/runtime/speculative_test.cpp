@@ -428,3 +428,59 @@ TEST_CASE("speculative decoding refuses a draft with another vocabulary and bad 
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message(), Catch::Contains("longest draft"));
 }
+
+TEST_CASE("speculative greedy output equals plain decoding on the synthetic pair",
+          "[speculative]") {
+    // A small pair (write_synth_pair: the target is the draft plus extra layers) with the
+    // stories260K tokenizer, Q8_0 and Q4_0, at a divergence where drafts are often but not
+    // always right.
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / "pylon_spec_pair_test";
+    std::filesystem::create_directories(dir);
+    const Loaded vocab = load("f32");
+    for (const auto type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+        CAPTURE(type_name(type));
+        SynthPairOptions po;
+        po.draft_shape =
+            parse_synth_shape("dim=128,ffn=384,layers=1,heads=4,kv_heads=2,vocab=512,ctx=256")
+                .value();
+        po.extra_layers = 3;
+        po.divergence = 0.05f;
+        po.type = type;
+        po.seed = 5;
+        po.vocab_from = model_path("f32");
+        const std::string tp = (dir / "target.gguf").string(), dp = (dir / "draft.gguf").string();
+        REQUIRE(write_synth_pair(po, tp, dp));
+        auto target = Model::load(tp);
+        auto draft = Model::load(dp);
+        REQUIRE(target);
+        REQUIRE(draft);
+        auto tok = Tokenizer::from_gguf((*target)->gguf());
+        REQUIRE(tok);
+        auto ctx = make_ctx(*target);
+        auto dctx = make_ctx(*draft);
+        auto prompts = golden_prompts();
+        const auto gen = generated_prompts(512, vocab.tok.bos_id());
+        prompts.insert(prompts.end(), gen.begin(), gen.end());
+        SpeculativeStats st, lst;
+        for (std::size_t i = 0; i < prompts.size(); ++i) {
+            CAPTURE(i);
+            const auto plain = run(*ctx, *tok, prompts[i], greedy(40));
+            for (const bool adaptive : {true, false}) {
+                GenerateOptions o = greedy(40);
+                o.speculative.draft = dctx.get();
+                o.speculative.adaptive = adaptive;
+                o.speculative.n_draft_max = adaptive ? 16 : 6;
+                REQUIRE(run(*ctx, *tok, prompts[i], o, &st) == plain);
+                GenerateOptions l = greedy(40);
+                l.speculative.lookup = true;
+                l.speculative.adaptive = adaptive;
+                REQUIRE(run(*ctx, *tok, prompts[i], l, &lst) == plain);
+            }
+        }
+        CHECK(st.accepted > st.drafted / 4);
+        CHECK(st.accepted < st.drafted);
+        CHECK(lst.drafted > 0);
+    }
+    std::filesystem::remove_all(dir);
+}
