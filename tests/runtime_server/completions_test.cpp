@@ -240,3 +240,40 @@ TEST_CASE("completions: connections are kept alive between requests", "[runtime_
     REQUIRE(bb.has_value());
     CHECK(*bb == R"({"status":"ok"})");
 }
+
+TEST_CASE("speculative: --lookup and --draft give the plain greedy text, streamed or not",
+          "[runtime_server]") {
+    const json g = golden_case(0);
+    const json req = {{"prompt", g["prompt"]}, {"max_tokens", 64}, {"temperature", 0}};
+    auto check = [&](const pylon::runtime_server::ServeConfig& config) {
+        TestServer t(config);
+        const HttpReply r = t.post("/v1/completions", req);
+        REQUIRE(r.status == 200);
+        CHECK(json::parse(r.body)["choices"][0]["text"] == g["generated_text"]);
+        json sreq = req;
+        sreq["stream"] = true;
+        const Streamed s = parse_stream(t.post("/v1/completions", sreq), false);
+        CHECK(s.done);
+        CHECK(s.text == g["generated_text"]);
+        // The series exist; how much is drafted is the adaptive drafter's choice.
+        CHECK(t.metric("pylon_serve_speculative_drafted_tokens_total") >= 0);
+        CHECK(t.metric("pylon_serve_speculative_accepted_tokens_total") <=
+              t.metric("pylon_serve_speculative_drafted_tokens_total"));
+    };
+    SECTION("prompt lookup") {
+        auto config = pylon::test::test_config();
+        config.lookup = true;
+        check(config);
+    }
+    SECTION("a draft model (stories260K Q4_0 for Q8_0)") {
+        auto config = pylon::test::test_config();
+        config.draft_path = std::string(PYLON_TEST_DATA) + "/runtime/stories260K-q4_0.gguf";
+        check(config);
+    }
+    SECTION("--draft and --lookup together are refused") {
+        auto config = pylon::test::test_config();
+        config.lookup = true;
+        config.draft_path = std::string(PYLON_TEST_DATA) + "/runtime/stories260K-q4_0.gguf";
+        CHECK_FALSE(pylon::runtime_server::Server::start(config).ok());
+    }
+}

@@ -264,3 +264,52 @@ TEST_CASE("errors: bad requests get OpenAI's error shape and a 4xx status", "[ru
         CHECK(head->status == 431);
     }
 }
+
+TEST_CASE("http: 100-continue, timeouts and the connection limit", "[runtime_server]") {
+    auto config = pylon::test::test_config();
+    config.request_timeout = std::chrono::milliseconds(300);
+    config.idle_timeout = std::chrono::milliseconds(500);
+    config.max_connections = 3;
+    TestServer t(config);
+
+    SECTION("Expect: 100-continue is answered before the body is read") {
+        HttpTestClient c(t.port());
+        const std::string body = R"({"prompt":"Once","max_tokens":2})";
+        REQUIRE(c.send_raw("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n"));
+        auto cont = c.read_head();
+        REQUIRE(cont.has_value());
+        CHECK(cont->status == 100);
+        REQUIRE(c.send_raw(body));
+        auto head = c.read_head();
+        REQUIRE(head.has_value());
+        CHECK(head->status == 200);
+    }
+    SECTION("a request that stalls half-way is dropped after request_timeout") {
+        HttpTestClient c(t.port());
+        REQUIRE(
+            c.send_raw("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                       "\r\n{\"prompt\":"));
+        CHECK(c.closed_by_peer(3000));
+    }
+    SECTION("an idle keep-alive connection is closed after idle_timeout") {
+        HttpTestClient c(t.port());
+        auto r = c.request("GET", "/health");
+        REQUIRE(r.has_value());
+        CHECK(r->status == 200);
+        CHECK(c.closed_by_peer(3000));
+    }
+    SECTION("connections beyond the limit get 503 too_many_connections") {
+        HttpTestClient a(t.port()), b(t.port()), c(t.port());
+        REQUIRE(a.request("GET", "/health").has_value());  // all three are accepted and open
+        REQUIRE(b.request("GET", "/health").has_value());
+        REQUIRE(c.request("GET", "/health").has_value());
+        HttpTestClient d(t.port());
+        auto head = d.read_head();
+        REQUIRE(head.has_value());
+        CHECK(head->status == 503);
+        auto body = d.read_body(*head);
+        REQUIRE(body.has_value());
+        CHECK(json::parse(*body)["error"]["code"] == "too_many_connections");
+    }
+}
