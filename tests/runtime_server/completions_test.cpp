@@ -277,3 +277,22 @@ TEST_CASE("speculative: --lookup and --draft give the plain greedy text, streame
         CHECK_FALSE(pylon::runtime_server::Server::start(config).ok());
     }
 }
+
+TEST_CASE("completions: an HTTP/1.0 client gets the stream unframed, ended by the close",
+          "[runtime_server]") {
+    TestServer t;
+    HttpTestClient c(t.port());
+    const std::string body = R"({"prompt":"Once","max_tokens":8,"temperature":0,"stream":true})";
+    REQUIRE(c.send_raw("POST /v1/completions HTTP/1.0\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+    auto head = c.read_head();
+    REQUIRE(head.has_value());
+    CHECK(head->status == 200);
+    CHECK(head->headers.count("transfer-encoding") == 0);
+    CHECK(head->headers.at("connection") == "close");
+    std::string rest;
+    while (auto more = c.read_available()) rest += *more;
+    const auto events = sse_data(rest);
+    REQUIRE(!events.empty());
+    CHECK(events.back() == "[DONE]");
+}

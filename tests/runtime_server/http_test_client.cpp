@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 
 namespace pylon::test {
 
@@ -149,6 +150,11 @@ std::optional<HttpReply> HttpTestClient::request(std::string_view method, std::s
     if (!b) return std::nullopt;
     head->body = std::move(*b);
     return head;
+}
+
+std::optional<std::string> HttpTestClient::read_available() {
+    if (buf_.empty() && !fill()) return std::nullopt;
+    return std::exchange(buf_, {});
 }
 
 bool HttpTestClient::closed_by_peer(int timeout_ms) {

@@ -39,6 +39,8 @@ public:
     std::optional<std::string> read_chunk();
     // After read_head(): the rest of the body (Content-Length or chunked).
     std::optional<std::string> read_body(const HttpReply& head);
+    // After read_head(): whatever body bytes come next, nullopt once the server has closed.
+    std::optional<std::string> read_available();
     // True when the server closed the connection (reads EOF within `timeout_ms`).
     bool closed_by_peer(int timeout_ms);
     void close();

@@ -238,13 +238,23 @@ public:
         if (phase_ != Phase::handling) return;
         std::string head = status_line(status);
         head += "Content-Type: " + field_value(content_type) + "\r\n";
-        head += "Transfer-Encoding: chunked\r\n";
+        // HTTP/1.0 has no chunked encoding: the body then ends when the connection does.
+        if (http10_) {
+            close_after_ = true;
+        } else {
+            head += "Transfer-Encoding: chunked\r\n";
+        }
         append_fields(head, fields);
         head += close_after_ ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
         enqueue(std::move(head), 0, false);
     }
-    void send_chunk(std::string framed, std::size_t counted, bool last) {
+    // A piece of a streamed body (empty and `last`: the end of it).
+    void send_chunk(std::string data, bool last) {
         if (phase_ != Phase::handling) return;
+        const std::size_t counted = data.size();
+        if (http10_) return enqueue(std::move(data), counted, last);
+        std::string framed = data.empty() ? std::string() : chunk_frame(data);
+        if (last) framed += "0\r\n\r\n";
         enqueue(std::move(framed), counted, last);
     }
 
@@ -342,6 +352,7 @@ private:
         req.body = std::move(msg.body());
         req.remote = remote_;
         if (!msg.keep_alive() || stopping_) close_after_ = true;
+        http10_ = msg.version() < 11;
 
         phase_ = Phase::handling;
         exchange_ = std::make_shared<ExchangeImpl>(weak_from_this(), srv_.config);
@@ -493,6 +504,7 @@ private:
     bool final_queued_ = false;
     bool close_after_ = false;
     bool stopping_ = false;
+    bool http10_ = false;  // the request was HTTP/1.0
     std::deque<Out> out_;
     std::string wbuf_;
     std::shared_ptr<ExchangeImpl> exchange_;
@@ -519,8 +531,7 @@ void ExchangeImpl::begin_stream(int status, std::string content_type, HeaderList
 
 bool ExchangeImpl::write(std::string data) {
     if (data.empty()) return !disconnected();
-    std::string framed = chunk_frame(data);
-    const std::size_t n = framed.size();
+    const std::size_t n = data.size();
     {
         std::unique_lock lock(mu_);
         if (!cv_.wait_for(lock, write_timeout_,
@@ -534,12 +545,12 @@ bool ExchangeImpl::write(std::string data) {
         if (gone_) return false;
         pending_ += n;
     }
-    post([f = std::move(framed), n](Session& s) mutable { s.send_chunk(std::move(f), n, false); });
+    post([d = std::move(data)](Session& s) mutable { s.send_chunk(std::move(d), false); });
     return true;
 }
 
 void ExchangeImpl::end() {
-    post([](Session& s) { s.send_chunk("0\r\n\r\n", 0, true); });
+    post([](Session& s) { s.send_chunk({}, true); });
 }
 
 }  // namespace

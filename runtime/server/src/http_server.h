@@ -9,7 +9,8 @@
 // - The handler runs on the I/O thread and must not block: it answers at once or hands the
 //   Exchange to another thread. Exchange calls are thread-safe.
 // - Full responses carry Content-Length. Streamed responses (begin_stream / write / end) use
-//   chunked transfer encoding, each write() one chunk sent as soon as possible; write() blocks
+//   chunked transfer encoding (to an HTTP/1.0 client: no framing, and the connection closes at
+//   the end), each write() one chunk sent as soon as possible; write() blocks
 //   while more than max_pending_bytes wait to go out (backpressure) and gives up (closing the
 //   connection) when the client has not taken them within write_timeout.
 // - A disconnect is noticed while a request is being handled, not only when a write fails: the
@@ -60,7 +61,7 @@ class Exchange {
 public:
     virtual ~Exchange() = default;
     virtual void respond(HttpResponse response) = 0;
-    // Sends the head of a chunked response.
+    // Sends the head of a streamed response.
     virtual void begin_stream(int status, std::string content_type, HeaderList headers = {}) = 0;
     // Sends `data` as one chunk (empty data is skipped). False when the client is gone or did
     // not keep up (see the file comment): nothing more will be sent.
