@@ -1,5 +1,6 @@
 // pylon model synth: writes a random-weight llama GGUF of a given shape and type (benchmarks,
-// tests, size and bandwidth experiments) with runtime::write_synth_model.
+// tests, size and bandwidth experiments) with runtime::write_synth_model; pylon model
+// synth-pair: a synthetic draft/target pair for speculative decoding (runtime::write_synth_pair).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -23,6 +24,20 @@ struct SynthArgs {
     float stddev = 0.02f;
     bool force = false;
     std::string out;
+};
+
+struct PairArgs {
+    std::string shape = "pairDraft";
+    std::uint32_t extra_layers = runtime::SynthPairOptions{}.extra_layers;
+    float divergence = runtime::SynthPairOptions::kDefaultDivergence;
+    float logit_stddev = runtime::SynthPairOptions{}.logit_stddev;
+    std::string type = "q8_0";
+    std::string vocab_from;
+    std::uint64_t seed = 0;
+    float stddev = 0.02f;
+    bool force = false;
+    std::string target;
+    std::string draft;
 };
 
 runtime::GgmlType parse_type(const std::string& flag, const std::string& text) {
@@ -73,6 +88,96 @@ void run_synth(const SynthArgs& a) {
               << runtime::type_name(o.type) << ", " << line << "\n";
 }
 
+std::string mib(std::uint64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+    return buf;
+}
+
+void run_synth_pair(const PairArgs& a) {
+    runtime::SynthPairOptions o;
+    auto shape = runtime::parse_synth_shape(a.shape);
+    if (!shape) throw UsageError("--shape: " + std::string(shape.error().what()));
+    o.draft_shape = *shape;
+    o.extra_layers = a.extra_layers;
+    o.divergence = a.divergence;
+    o.logit_stddev = a.logit_stddev;
+    o.type = parse_type("--type", a.type);
+    o.vocab_from = a.vocab_from;
+    o.seed = a.seed;
+    o.stddev = a.stddev;
+    o.force = a.force;
+    if (!a.force) {
+        for (const std::string* path : {&a.target, &a.draft}) {
+            if (std::filesystem::exists(*path)) {
+                throw CommandError(*path + " already exists (use --force to overwrite)");
+            }
+        }
+    }
+    const auto r =
+        unwrap(runtime::write_synth_pair(o, a.target, a.draft), "writing the synthetic pair");
+    const auto line = [](const runtime::SynthReport& m) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%.1fM params, ", static_cast<double>(m.n_params) / 1e6);
+        return buf + mib(m.n_bytes);
+    };
+    char tail[160];
+    std::snprintf(tail, sizeof tail,
+                  "target/draft bytes %.2fx; divergence %g, logit stddev %g, seed %llu, %.2f s",
+                  r.byte_ratio, static_cast<double>(o.divergence),
+                  static_cast<double>(o.logit_stddev), static_cast<unsigned long long>(o.seed),
+                  r.target.seconds + r.draft.seconds);
+    std::cout << "wrote draft " << a.draft << ": " << runtime::format_synth_shape(o.draft_shape)
+              << " " << runtime::type_name(o.type) << ", " << line(r.draft) << "\n"
+              << "wrote target " << a.target << ": "
+              << runtime::format_synth_shape(o.target_shape()) << " " << runtime::type_name(o.type)
+              << ", " << line(r.target) << "\n"
+              << tail << "\n";
+}
+
+void add_synth_pair(CLI::App& model) {
+    auto args = std::make_shared<PairArgs>();
+    auto* s = model.add_subcommand(
+        "synth-pair",
+        "Write a synthetic draft/target pair for speculative decoding (random weights)");
+    s->add_option("--shape", args->shape,
+                  "Shape of the draft (as for synth); the target adds --extra-layers to it")
+        ->capture_default_str();
+    s->add_option("--extra-layers", args->extra_layers, "Layers the target has beyond the draft")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1023u));
+    s->add_option("--divergence", args->divergence,
+                  "Scale of the extra layers' attn_output and ffn_down, in [0, 100]: 0 makes "
+                  "the target predict exactly what the draft does, larger values less so")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0f, 100.0f));
+    s->add_option("--logit-stddev", args->logit_stddev,
+                  "Spread of the output head's logits (larger: more confident predictions)")
+        ->capture_default_str()
+        ->check(CLI::Range(1e-6f, 1000.0f));
+    s->add_option("--type", args->type, "Type of the weight matrices: f32, f16, q8_0 or q4_0")
+        ->capture_default_str();
+    s->add_option("--vocab-from", args->vocab_from,
+                  "Copy the tokenizer of this GGUF (its token count must equal the shape's vocab)")
+        ->check(CLI::ExistingFile);
+    s->add_option("--seed", args->seed, "Random seed (same options, same bytes)")
+        ->capture_default_str();
+    s->add_option("--stddev", args->stddev, "Standard deviation of the other weights")
+        ->capture_default_str();
+    s->add_flag("--force", args->force,
+                "Overwrite existing files, and write pairs larger than 64 GiB");
+    s->add_option("--target", args->target, "GGUF file to write the target to")->required();
+    s->add_option("--draft", args->draft, "GGUF file to write the draft to")->required();
+    s->footer(
+        "SYNTHETIC: neither model is trained. The target is the draft (same embedding, output "
+        "head and layers, bit for bit) plus extra random layers whose writes to the residual "
+        "stream are scaled by --divergence, so the draft predicts the target's next token at a "
+        "rate that falls as --divergence grows (docs/BENCHMARKS.md, \"Synthetic draft/target "
+        "pair\"). The default shape is pairDraft with vocab 512: add --vocab-from "
+        "tests/data/runtime/stories260K-f32.gguf for a real tokenizer.");
+    s->callback([args] { run_synth_pair(*args); });
+}
+
 }  // namespace
 
 void add_model_synth_command(CLI::App& app) {
@@ -80,7 +185,7 @@ void add_model_synth_command(CLI::App& app) {
     auto* s = model_group(app)->add_subcommand(
         "synth", "Write a llama model with random weights (for benchmarks and tests)");
     s->add_option("--shape", args->shape,
-                  "synth110M, stories260K, or dim=N,ffn=N,layers=N,heads=N[,kv_heads=N],"
+                  "synth110M, stories260K, pairDraft, or dim=N,ffn=N,layers=N,heads=N[,kv_heads=N],"
                   "vocab=N[,ctx=N][,tied] (a preset may be followed by overrides)")
         ->required();
     s->add_option("--type", args->type, "Type of the weight matrices: f32, f16, q8_0 or q4_0")
@@ -102,6 +207,7 @@ void add_model_synth_command(CLI::App& app) {
         "whole blocks of the type are stored as F16 (as llama-quantize does). Without "
         "--vocab-from a minimal byte-fallback vocabulary is generated (vocab >= 259).");
     s->callback([args] { run_synth(*args); });
+    add_synth_pair(*model_group(app));
 }
 
 }  // namespace pylon::cli

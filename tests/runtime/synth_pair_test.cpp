@@ -29,6 +29,7 @@ SynthPairOptions tiny_pair(GgmlType type, float divergence) {
         parse_synth_shape("dim=64,ffn=128,layers=2,heads=4,kv_heads=2,vocab=300,ctx=256").value();
     o.extra_layers = 6;
     o.divergence = divergence;
+    o.logit_stddev = 4.0f;
     o.type = type;
     o.seed = 11;
     return o;

@@ -118,12 +118,12 @@ Result<SynthReport> write_synth_model(const SynthOptions& options, const std::st
 struct SynthPairOptions {
     // Measured for the default shape (Q8_0 and Q4_0) to give about 80% greedy agreement
     // (docs/BENCHMARKS.md "Synthetic draft/target pair").
-    static constexpr float kDefaultDivergence = 0.1f;
+    static constexpr float kDefaultDivergence = 0.025f;
 
     SynthShape draft_shape = SynthShape::pair_draft();  // untied; the target's first layers
     std::uint32_t extra_layers = 20;                    // target layers beyond the draft's, >= 1
     float divergence = kDefaultDivergence;  // ε, in [0, 100]: scale of the extra layers' writes
-    float logit_stddev = 4.0f;       // in (0, 1000]: the output head's logit spread (both models)
+    float logit_stddev = 6.0f;       // in (0, 1000]: the output head's logit spread (both models)
     GgmlType type = GgmlType::Q8_0;  // matrices: F32, F16, Q8_0 or Q4_0 (both models)
     std::uint64_t seed = 0;
     float stddev = 0.02f;    // every other matrix, as SynthOptions::stddev
