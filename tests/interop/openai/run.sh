@@ -60,7 +60,7 @@ trap stop_server EXIT
 "$bin/pylon" serve -m "$model" --port 0 -t 1 >"$work/serve.log" 2>&1 &
 server_pid=$!
 port=
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/serve.log" | head -n1)
     [ -n "$port" ] && break
     kill -0 "$server_pid" 2>/dev/null || fail "pylon serve exited"
@@ -72,7 +72,7 @@ base="http://127.0.0.1:$port"
 node -e '
     const url = process.argv[1] + "/health";
     (async () => {
-        for (let i = 0; i < 100; i++) {
+        for (let i = 0; i < 300; i++) {
             try { if ((await fetch(url)).status === 200) return; } catch {}
             await new Promise((r) => setTimeout(r, 100));
         }
