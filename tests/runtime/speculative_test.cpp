@@ -484,3 +484,30 @@ TEST_CASE("speculative greedy output equals plain decoding on the synthetic pair
     }
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("speculative greedy output equals plain decoding across context shifts",
+          "[speculative]") {
+    // A 64-position context and 200 tokens: both target and draft shift several times (sinks +
+    // the recent half); the target shifts at the same points in both runs, so the tokens agree.
+    const Loaded target = load("q8_0");
+    const Loaded draft = load("q4_0");
+    auto ctx = make_ctx(target.model, 64);
+    auto dctx = make_ctx(draft.model, 64);
+    for (const auto& p : golden_prompts()) {
+        GenerateOptions o = greedy(200);
+        o.context_shift = true;
+        const auto plain = run(*ctx, target.tok, p, o);
+        REQUIRE(plain.size() == 200);
+        REQUIRE(ctx->kv_stats().evictions > 0);
+        for (const bool lookup : {false, true}) {
+            GenerateOptions s = o;
+            s.speculative.draft = lookup ? nullptr : dctx.get();
+            s.speculative.lookup = lookup;
+            s.speculative.adaptive = false;
+            s.speculative.n_draft_max = 5;
+            SpeculativeStats st;
+            REQUIRE(run(*ctx, target.tok, p, s, &st) == plain);
+            CHECK(st.accepted > 0);
+        }
+    }
+}

@@ -122,21 +122,31 @@ private:
 // A draft model in its own Context, kept in step with the accepted history.
 class ModelDrafter final : public Drafter {
 public:
+    // The draft context holds the first `consumed_` history tokens (possibly shifted: see
+    // room()), then up to evaluated_ drafts of the current cycle.
     ModelDrafter(Context& dctx, const SpeculativeParams& sp, const SamplingParams& sampling)
-        : ctx_(dctx), sp_(sp), sampler_(draft_sampling(sampling), dctx.model().hparams().n_vocab) {}
+        : ctx_(dctx),
+          sp_(sp),
+          sampler_(draft_sampling(sampling), dctx.model().hparams().n_vocab),
+          consumed_(dctx.n_past()) {}
 
     Result<void> draft(const std::vector<std::int32_t>& h, int k, std::vector<std::int32_t>& out,
                        std::vector<std::vector<TokenProb>>* q, std::vector<double>& conf,
                        const Keep& keep) override {
         evaluated_ = 0;
-        base_ = h.size();
-        if (h.size() + static_cast<std::size_t>(k) > ctx_.kv_capacity()) return {};
-        // Catch up with the history the draft has not seen.
+        // Catch up with the history the draft has not seen (one batch).
         const auto t0 = Clock::now();
-        const std::span<const std::int32_t> missing(h.data() + ctx_.n_past(),
-                                                    h.size() - ctx_.n_past());
+        std::span<const std::int32_t> missing(h.data() + consumed_, h.size() - consumed_);
+        if (!room(missing.size() + static_cast<std::size_t>(k))) {
+            // Too far behind to fit: start afresh from the most recent history.
+            ctx_.reset();
+            const std::size_t keep_n = std::min<std::size_t>(h.size(), ctx_.kv_capacity() / 2);
+            missing = std::span<const std::int32_t>(h.data() + h.size() - keep_n, keep_n);
+            if (keep_n + static_cast<std::size_t>(k) > ctx_.kv_capacity()) return {};
+        }
         auto logits = ctx_.eval(missing);
         if (!logits) return std::move(logits).error().with_context("draft model");
+        consumed_ = h.size();
         catch_up_s_ = missing.size() > 1 ? seconds_since(t0) : 0.0;
         std::vector<std::int32_t> seq = h;
         for (int i = 0; i < k; ++i) {
@@ -170,12 +180,29 @@ public:
     double catch_up_seconds() const override { return catch_up_s_; }
 
     void sync(std::size_t kept_history) override {
-        // The draft's cache holds the old history and `evaluated_` drafts; keep what survived.
+        // Of the drafts in the cache, those now part of the history stay.
+        const std::size_t kept_drafts =
+            kept_history > consumed_
+                ? std::min<std::size_t>(kept_history - consumed_,
+                                        static_cast<std::size_t>(evaluated_))
+                : 0;
         ctx_.truncate(static_cast<std::uint32_t>(
-            std::min(kept_history, base_ + static_cast<std::size_t>(evaluated_))));
+            ctx_.n_past() - (static_cast<std::size_t>(evaluated_) - kept_drafts)));
+        consumed_ += kept_drafts;
+        evaluated_ = 0;
     }
 
 private:
+    // Makes room for n more positions in the draft's cache, shifting it (sinks + the most
+    // recent half) when full, as the target's context shifts; false when n cannot fit.
+    bool room(std::size_t n) {
+        ctx_.apply_kv_budget();
+        const std::uint32_t cap = ctx_.kv_capacity();
+        if (ctx_.n_past() + n <= cap) return true;
+        const std::uint32_t sinks = std::min(ctx_.kv_sinks(), cap);
+        ctx_.shift((cap - sinks) / 2);
+        return ctx_.n_past() + n <= cap;
+    }
     static SamplingParams draft_sampling(SamplingParams s) {
         s.seed = s.seed ^ 0x9E3779B97F4A7C15ull;  // its own stream of draws
         return s;
@@ -183,7 +210,7 @@ private:
     Context& ctx_;
     const SpeculativeParams& sp_;
     Sampler sampler_;
-    std::size_t base_ = 0;
+    std::size_t consumed_ = 0;
     int evaluated_ = 0;
     double catch_up_s_ = 0.0;
 };
