@@ -8,7 +8,7 @@
 #   pair-q4_0, pair-q8_0  the synthetic draft/target pair (`pylon model synth-pair`, defaults:
 #                         target 22 layers = ~11x the draft's bytes, ~80% greedy agreement),
 #                         --draft; target >= 8x draft, bandwidth-bound
-#   pair-low              the same pair written with divergence 1.0 (low acceptance): worst case
+#   pair-low              the same pair written with divergence 0.1 (low acceptance): worst case
 #   lookup-kjv            prompt lookup on an extraction-style prompt (a held-out KJV passage,
 #                         then its opening again) with the trained kjv10M Q8_0 model
 #   draft-kjv             the trained kjv10M / kjv640K pair (~40% agreement): real worst case
@@ -39,9 +39,9 @@ KJV="$SHARED_MODELS/trained"
 declare -A MODEL SPEC PROMPT
 for c in $CASES; do
     case "$c" in
-        pair-q4_0) pair pair-q4_0 q4_0 0.1 ;;
-        pair-q8_0) pair pair-q8_0 q8_0 0.1 ;;
-        pair-low) pair pair-low q8_0 1.0 ;;
+        pair-q4_0) pair pair-q4_0 q4_0 0.025 ;;
+        pair-q8_0) pair pair-q8_0 q8_0 0.025 ;;
+        pair-low) pair pair-low q8_0 0.1 ;;
     esac
     case "$c" in
         pair-*)
