@@ -4,8 +4,9 @@
 // - One I/O thread. Connections are kept alive; pipelined requests are answered in order.
 // - A request head is limited to max_header_bytes and a body to max_body_bytes (Content-Length
 //   or chunked); a larger one is answered 413 (431 for the head) and the connection closed.
-//   A request must arrive completely within request_timeout of its first byte, and an idle
-//   connection is closed after idle_timeout.
+//   A request head must arrive within idle_timeout of the server starting to wait for it
+//   (request_timeout when part of it is already buffered), its body within request_timeout after
+//   the head; otherwise the connection is closed.
 // - The handler runs on the I/O thread and must not block: it answers at once or hands the
 //   Exchange to another thread. Exchange calls are thread-safe.
 // - Full responses carry Content-Length. Streamed responses (begin_stream / write / end) use

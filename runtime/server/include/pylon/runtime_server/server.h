@@ -49,8 +49,8 @@ struct ServeConfig {
     int max_tokens = 0;          // cap on a request's max_tokens; 0: the context size
     std::size_t max_body_bytes = 1u << 20;  // request bodies
     std::size_t max_connections = 256;
-    std::chrono::milliseconds request_timeout{30'000};  // to receive a whole request
-    std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection without request
+    std::chrono::milliseconds request_timeout{30'000};  // a body after its head
+    std::chrono::milliseconds idle_timeout{60'000};     // waiting for a request head
     std::chrono::milliseconds write_timeout{30'000};    // a client not reading its response
     std::chrono::milliseconds shutdown_grace{10'000};
 
