@@ -90,6 +90,11 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--chat-template", o->config.chat_template,
                     "Chat layout name (chatml, llama2, llama3, ...) or template text, instead of "
                     "the model's");
+    cmd->add_option("--kv-budget", o->config.kv_budget,
+                    "KV cache budget in bytes that memory pressure shrinks from (default: the "
+                    "whole context)");
+    cmd->add_flag("!--no-psi", o->config.psi,
+                  "Do not shrink the KV cache under memory pressure (PSI)");
     cmd->add_option("--max-queue", o->max_queue, "Completion requests that may wait (default 16)")
         ->check(CLI::Range(1, 4096));
     cmd->add_option("--max-tokens", o->max_tokens,

@@ -189,6 +189,20 @@ void Server::Impl::load() {
         if (!dctx) return fail(std::move(dctx).error().with_context("creating the draft context"));
         lm->draft = std::move(*dctx);
     }
+    // Memory pressure shrinks the KV budget (generate() applies it before each token).
+    if (config.kv_budget > 0) lm->ctx->set_kv_budget(config.kv_budget);
+    if (config.psi) {
+        runtime::psi::KvControlOptions ko;
+        ko.max_budget = config.kv_budget;
+        if (auto c = runtime::psi::start_kv_controller(*lm->ctx, ko)) {
+            lm->psi = std::move(*c);
+            std::lock_guard lock(writers_mu);
+            writers.push_back([p = lm->psi.get()](std::string& out) { p->write_metrics(out); });
+        } else {
+            log::warn("runtime server: the KV cache is not under memory-pressure control: {}",
+                      c.error().what());
+        }
+    }
 
     // The chat layout: --chat-template, else the GGUF's template, else plain.
     std::string tmpl = config.chat_template;

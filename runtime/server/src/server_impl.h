@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "pylon/runtime/context.h"
 #include "pylon/runtime/model.h"
+#include "pylon/runtime/psi.h"
 #include "pylon/runtime/tokenizer.h"
 #include "pylon/runtime_server/chat_template.h"
 #include "pylon/runtime_server/server.h"
@@ -41,6 +42,7 @@ struct LoadedModel {
     std::unique_ptr<runtime::Context> ctx;
     std::shared_ptr<const runtime::Model> draft_model;
     std::unique_ptr<runtime::Context> draft;
+    std::unique_ptr<runtime::psi::Controller> psi;  // declared after ctx: stops before it goes
     ChatFormat format = ChatFormat::plain;
     std::vector<std::int32_t> turn_end_ids;     // tokens that end an assistant turn (chat)
     std::vector<std::string> turn_end_strings;  // texts that end it (chat)

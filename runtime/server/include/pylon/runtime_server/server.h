@@ -44,6 +44,10 @@ struct ServeConfig {
     // A chat layout name ("chatml", "llama3", ...) or template text used instead of the GGUF's
     // tokenizer.chat_template.
     std::string chat_template;
+    // The KV cache under memory pressure (pylon/runtime/psi.h): the budget in bytes that the PSI
+    // controller shrinks from and recovers to (0: the whole context), and whether it runs.
+    std::size_t kv_budget = 0;
+    bool psi = true;
 
     std::size_t max_queue = 16;  // completion requests waiting (not counting the running one)
     int max_tokens = 0;          // cap on a request's max_tokens; 0: the context size
