@@ -5,11 +5,14 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -393,4 +396,40 @@ TEST_CASE("psi: start_kv_controller drives a Context's budget", "[psi][kv]") {
         return std::nullopt;
     };
     CHECK(start_kv_controller(*ctx, off).error().code() == Errc::unsupported);
+}
+
+TEST_CASE("psi: systemd's protocol over an AF_UNIX socket", "[psi]") {
+    pylon::test::TempDir dir;
+    const std::string path = (dir / "pressure.sock").string();
+    const int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(srv >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(srv, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(srv, 1) == 0);
+    SourceOptions o;
+    o.getenv = [&](const char* name) -> std::optional<std::string> {
+        if (std::string(name) == "MEMORY_PRESSURE_WATCH") return path;
+        if (std::string(name) == "MEMORY_PRESSURE_WRITE") {
+            return std::string("c29tZSAxNTAwMDAgMjAwMDAwMA==");
+        }
+        return std::nullopt;
+    };
+    auto src = open_pressure_source(o).value();  // connects and writes the payload
+    CHECK(src->kind() == "systemd");
+    const int peer = ::accept4(srv, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(peer >= 0);
+    char buf[64] = {};
+    const ssize_t n = ::read(peer, buf, sizeof buf);
+    CHECK(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) == "some 150000 2000000");
+    CHECK(src->wait(50ms, -1).value() == std::nullopt);
+    REQUIRE(::write(peer, "!", 1) == 1);
+    CHECK(src->wait(1000ms, -1).value() == std::optional<Level>(Level::some));
+    ::close(peer);  // the service manager went away: the source reports it
+    auto gone = src->wait(1000ms, -1);
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().code() == Errc::io_error);
+    ::close(srv);
 }
