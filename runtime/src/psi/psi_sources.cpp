@@ -51,7 +51,7 @@ Result<std::string> read_small(const std::string& path, std::size_t limit) {
     return read_small(fd.get(), path, limit);
 }
 
-// poll() on `fds` plus the cancel fd; returns the revents of `fds`, empty on timeout/cancel.
+// poll() on `fds` plus the cancel fd (revents land in `fds`); false on timeout or EINTR.
 Result<bool> poll_with_cancel(std::vector<pollfd>& fds, milliseconds timeout, int cancel_fd) {
     if (cancel_fd >= 0) fds.push_back({cancel_fd, POLLIN, 0});
     const int ms = static_cast<int>(std::min<milliseconds::rep>(timeout.count(), 1 << 30));
