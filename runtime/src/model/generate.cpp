@@ -9,14 +9,15 @@
 namespace pylon::runtime {
 
 bool detail::make_room(Context& ctx, std::size_t n, const GenerateOptions& options) {
-    ctx.apply_kv_budget();
     const std::uint32_t cap = ctx.kv_capacity();
-    if (ctx.n_past() + n <= cap) return true;
-    if (!options.context_shift && cap >= ctx.n_ctx()) return false;
-    // Keep the sinks and the most recent half of the rest.
-    const std::uint32_t sinks = std::min(ctx.kv_sinks(), cap);
-    ctx.shift((cap - sinks) / 2);
-    return ctx.n_past() + n <= cap;
+    if (ctx.n_past() + n > cap && (options.context_shift || cap < ctx.n_ctx())) {
+        // Keep the sinks and the most recent half of the rest — one eviction pass, done before
+        // apply_kv_budget() so that a shrunk budget is not evicted to twice.
+        const std::uint32_t sinks = std::min(ctx.kv_sinks(), cap);
+        ctx.shift((cap - sinks) / 2);
+    }
+    ctx.apply_kv_budget();
+    return ctx.n_past() + n <= ctx.kv_capacity();
 }
 
 Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok, std::string_view prompt,
@@ -43,6 +44,12 @@ Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok,
         return Error(Errc::limit_exceeded, "the prompt has " + std::to_string(prompt_ids.size()) +
                                                " tokens; the context holds " +
                                                std::to_string(ctx.n_ctx()));
+    }
+    if (prompt_ids.size() >= ctx.kv_capacity()) {
+        return Error(Errc::limit_exceeded,
+                     "the prompt has " + std::to_string(prompt_ids.size()) +
+                         " tokens; under memory pressure the context holds " +
+                         std::to_string(ctx.kv_capacity()) + " now (KV budget)");
     }
     const SpeculativeParams& sp = options.speculative;
     if (sp.enabled()) {
