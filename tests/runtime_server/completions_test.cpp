@@ -296,3 +296,26 @@ TEST_CASE("completions: an HTTP/1.0 client gets the stream unframed, ended by th
     REQUIRE(!events.empty());
     CHECK(events.back() == "[DONE]");
 }
+
+TEST_CASE("chat: an unrecognised template falls back to the plain layout, a named one is used",
+          "[runtime_server]") {
+    const json req = {{"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})},
+                      {"max_tokens", 12},
+                      {"temperature", 0}};
+    auto answer = [&](const std::string& tmpl) {
+        auto config = pylon::test::test_config();
+        config.chat_template = tmpl;
+        TestServer t(config);
+        const HttpReply r = t.post("/v1/chat/completions", req);
+        REQUIRE(r.status == 200);
+        return json::parse(r.body);
+    };
+    const json plain = answer("");  // stories260K has no template: plain
+    const json unknown = answer("{% for m in messages %}{{ m.content }}{% endfor %}");
+    CHECK(unknown["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]);
+    CHECK(unknown["usage"] == plain["usage"]);
+    // "User: Hi\nAssistant:" vs "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n" (the
+    // markers are plain text in this vocabulary): more prompt tokens.
+    const json chatml = answer("chatml");
+    CHECK(chatml["usage"]["prompt_tokens"].get<int>() > plain["usage"]["prompt_tokens"].get<int>());
+}

@@ -2,6 +2,7 @@
 // OpenAI's error shape with its status code.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -95,15 +96,15 @@ TEST_CASE("models: the one model in OpenAI's list shape", "[runtime_server]") {
 
 TEST_CASE("metrics: Prometheus text whose counters move with requests", "[runtime_server]") {
     TestServer t;
-    bool writer_ran = false;
+    std::atomic<bool> writer_ran{false};  // set on the server's I/O thread
     t.server->add_metrics_writer([&writer_ran](std::string& out) {
-        writer_ran = true;
+        writer_ran.store(true);
         out += "# TYPE pylon_test_extension gauge\npylon_test_extension 42\n";
     });
     const HttpReply m = t.call("GET", "/metrics");
     REQUIRE(m.status == 200);
     CHECK(m.headers.at("content-type").rfind("text/plain; version=0.0.4", 0) == 0);
-    CHECK(writer_ran);
+    CHECK(writer_ran.load());
     CHECK(t.metric("pylon_test_extension") == 42);
     const std::string ok = R"(pylon_serve_requests_total{route="/v1/completions",status="200"})";
     const std::string bad = R"(pylon_serve_requests_total{route="/v1/completions",status="400"})";
