@@ -244,10 +244,14 @@ void Runner::run() {
     const runtime::GenerateResult& r = *result;
     s_.metrics.observe_generation(r);
     if (job_.client_gone.load()) {
-        s_.metrics.count_cancelled();
+        // Counted as cancelled when the disconnect cut the generation short; either way the
+        // client gets nothing more.
+        if (r.stop_reason == "stopped" && !matcher.stopped() && !turn_ended) {
+            s_.metrics.count_cancelled();
+            log::info("runtime server: {} cancelled after {} tokens (client disconnected)",
+                      job_.id, r.generated_ids.size());
+        }
         if (!req.stream) s_.metrics.count_request(job_.route, 499);
-        log::info("runtime server: {} cancelled after {} tokens (client disconnected)", job_.id,
-                  r.generated_ids.size());
         return;
     }
     if (s_.abort_all.load() && r.stop_reason == "stopped" && !matcher.stopped() && !turn_ended) {

@@ -152,11 +152,12 @@ const after = await client.completions.create({ ...req, max_tokens: 8 });
 assert.equal(after.usage.completion_tokens, 8);
 // The server noticed the disconnect and stopped that generation. stories260K decodes ~4000
 // tokens/s, so on a badly overloaded machine the 500 tokens can be done before the abort
-// arrives: then nothing was cancelled and all of them were generated, which is checked instead.
+// arrives: then nothing was cancelled and all of them were generated, which is checked instead
+// (a disconnect noticed only after the last token does not count as a cancellation).
 const cancelled = await metric('pylon_serve_requests_cancelled_total');
 const generated = (await metric('pylon_serve_generated_tokens_total')) - generatedBefore;
 if (cancelled === 1) {
-    assert.ok(generated < 500 + 8, `cancelled, yet ${generated} tokens were generated`);
+    assert.ok(generated <= 500 + 8, `cancelled, yet ${generated} tokens were generated`);
     console.log(`ok aborted stream cancelled on the server after ${generated - 8} tokens, next request served`);
 } else {
     assert.equal(cancelled, 0, 'pylon_serve_requests_cancelled_total');
