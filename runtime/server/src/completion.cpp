@@ -248,8 +248,8 @@ void Runner::run() {
         // client gets nothing more.
         if (r.stop_reason == "stopped" && !matcher.stopped() && !turn_ended) {
             s_.metrics.count_cancelled();
-            log::info("runtime server: {} cancelled after {} tokens (client disconnected)",
-                      job_.id, r.generated_ids.size());
+            log::info("runtime server: {} cancelled after {} tokens (client disconnected)", job_.id,
+                      r.generated_ids.size());
         }
         if (!req.stream) s_.metrics.count_request(job_.route, 499);
         return;
