@@ -10,14 +10,11 @@
 // token comes from the target's next distribution (Leviathan et al. 2023, Chen et al. 2023) —
 // which keeps the output distributed exactly as the target's own sampling.
 //
-// Adaptivity: a cost model picks each draft's length k. Measured times (one-token target pass
-// t1, extra cost per verified token dv, draft cost per token td) and the running acceptance rate a
-// give the expected tokens per cycle E(k) = (1 − a^(k+1)) / (1 − a) for the cost
-// t1 + k·(dv + td); k maximizes E(k)/cost(k), and k = 0 is plain decoding, chosen whenever
-// speculation would not pay (re-probed every kProbeEvery plain steps so that a rising acceptance
-// is noticed). Within a draft, each further token must pay for itself: the chance that it and
-// every draft before it are accepted (learned per draft-confidence decile, shrunk towards the
-// overall rate) times t1 must exceed its cost dv + td — a draft model that is unsure stops early.
+// Adaptivity (see Tuner): speculation or plain decoding is chosen step by step from measured
+// throughput (wall time per emitted token of each, as moving averages, with probes of the one not
+// in use), so speculation that does not pay is turned off; the draft length follows the running
+// acceptance rate and the measured relative cost of a draft token; and a draft stops early where
+// the next token's chance of acceptance (learned per draft-confidence decile) no longer pays.
 #include "model/speculative.h"
 
 #include <algorithm>
@@ -37,8 +34,6 @@ double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-constexpr int kProbeEvery = 16;      // plain steps between probes while speculation is backed off
-constexpr int kRemeasureEvery = 64;  // cycles between plain steps that re-measure t1
 
 // Probability of the most likely token under softmax(logits).
 double top_probability(std::span<const float> logits) {
@@ -147,7 +142,9 @@ public:
         auto logits = ctx_.eval(missing);
         if (!logits) return std::move(logits).error().with_context("draft model");
         consumed_ = h.size();
-        catch_up_s_ = missing.size() > 1 ? seconds_since(t0) : 0.0;
+        // Beyond the one or two tokens a cycle leaves it behind, catching up is the cost of the
+        // plain steps in between, not of this draft.
+        catch_up_s_ = missing.size() > 2 ? seconds_since(t0) : 0.0;
         std::vector<std::int32_t> seq = h;
         for (int i = 0; i < k; ++i) {
             std::int32_t d;
@@ -215,49 +212,76 @@ private:
     double catch_up_s_ = 0.0;
 };
 
-// Chooses draft lengths from measured costs and the acceptance rate.
+// Median of the last kWindow samples: timings on a shared machine have outliers that a mean
+// would follow.
+class RunningMedian {
+public:
+    void add(double x) {
+        buf_[next_++ % kWindow] = x;
+        n_ = std::min(n_ + 1, kWindow);
+    }
+    double get() const {
+        if (n_ == 0) return 0.0;
+        std::array<double, kWindow> v{};
+        std::copy_n(buf_.begin(), n_, v.begin());
+        std::nth_element(v.begin(), v.begin() + n_ / 2, v.begin() + n_);
+        return v[n_ / 2];
+    }
+    std::size_t size() const { return n_; }
+
+private:
+    static constexpr std::size_t kWindow = 9;
+    std::array<double, kWindow> buf_{};
+    std::size_t next_ = 0, n_ = 0;
+};
+
+// Decides, step by step, between plain decoding and speculation, and the draft length.
+//
+// Speculation vs plain is decided on measured throughput: the wall time per emitted token of
+// speculative cycles (drafting, verification, sampling: everything) against that of plain steps,
+// as running medians. Speculation is used while it is at least as fast; otherwise plain decoding,
+// with a speculative probe every explore_every_ steps (16, doubling up to 256 while speculation
+// keeps losing) so that a rising acceptance is noticed. In speculation, a plain step every
+// kPlainEvery cycles keeps the plain figure current. The draft length k maximizes the expected
+// tokens per cycle E(k) = (1 - a^(k+1)) / (1 - a) over the cycle's cost relative to a plain step,
+// 1 + k r, with a the running acceptance rate and r the measured extra cost per draft token.
 class Tuner {
 public:
     Tuner(const SpeculativeParams& sp, double draft_cost_ratio)
-        : sp_(sp), k_fixed_(sp.n_draft_max), draft_ratio_(draft_cost_ratio) {}
+        : sp_(sp), k_(sp.n_draft_start), r_min_(draft_cost_ratio + 0.02), r_(r_min_ + 0.1) {}
 
     int choose(int cap) {
         if (cap <= 0) return 0;
-        if (!sp_.adaptive) return std::min(k_fixed_, cap);
-        if (cycles_ == 0) return std::min(sp_.n_draft_start, cap);
-        // A plain step now and then measures t1 (it grows with the context).
-        if (t1_ <= 0 || cycles_since_plain_ >= kRemeasureEvery) return 0;
-        int best_k = 0;
-        double best = 1.0 / t1();  // plain decoding: one token per t1
-        const double a = std::clamp(alpha(), 0.0, 0.999);
-        for (int k = 1; k <= std::min(cap, sp_.n_draft_max); ++k) {
-            const double expected = (1.0 - std::pow(a, k + 1)) / (1.0 - a);
-            const double cost = t1() + k * (dv() + td());
-            if (expected / cost > best * 1.02) {  // a 2% margin against noise
-                best = expected / cost;
-                best_k = k;
+        if (!sp_.adaptive) return std::min(sp_.n_draft_max, cap);
+        if (spec_mode_) {
+            if (cycles_ > 0 && (plain_.size() == 0 || ++since_plain_ >= kPlainEvery)) {
+                since_plain_ = 0;
+                return 0;
             }
+            return std::min(k_, cap);
         }
-        if (best_k == 0) {
-            if (++plain_run_ >= kProbeEvery) {
-                plain_run_ = 0;
-                return std::min(2, cap);  // probe: has the acceptance risen?
-            }
-            return 0;
+        if (++since_spec_ >= explore_every_) {
+            exploring_ = true;
+            return std::min(std::max(k_, 2), cap);
         }
-        plain_run_ = 0;
-        return best_k;
+        return 0;
+    }
+    // The drafter proposed nothing: try again at the next step.
+    void no_drafts() {
+        if (exploring_) since_spec_ = explore_every_;
+        exploring_ = false;
     }
 
     // Whether draft i (0-based) with confidence c (-1: none) is worth verifying: the chance that
-    // it and every draft before it are accepted, times the one-token pass it then saves, must
-    // exceed what drafting and verifying it cost. The chance per draft is learned per confidence
-    // bucket, so a drafter whose confidence means little is not cut short by a fixed threshold.
+    // it and every draft before it are accepted must exceed its relative cost r. That chance is
+    // learned per confidence decile (shrunk towards the overall rate), so an unsure draft model
+    // stops early, and a drafter whose confidence means little is not cut short by a fixed
+    // threshold. The first draft always goes (so acceptance keeps being measured).
     bool keep(int i, double c) {
         if (!sp_.adaptive) return true;
         if (i == 0) prefix_ = 1.0;
         prefix_ *= p_accept(c);
-        return prefix_ * t1() > dv() + td();
+        return i == 0 || prefix_ > r_;
     }
     // After verification: drafts [0, accepted) were accepted, draft `accepted` (if any) rejected.
     void observe_confidence(const std::vector<double>& conf, int accepted) {
@@ -269,30 +293,62 @@ public:
     }
 
     void observe_plain(double seconds) {
-        t1_ = mix(t1_, seconds);
-        cycles_since_plain_ = 0;
+        plain_.add(seconds);
+        decide();
     }
-    void observe_cycle(int drafted, int accepted, double draft_s, double verify_s) {
+    void observe_cycle(int drafted, int accepted, double seconds) {
         ++cycles_;
-        ++cycles_since_plain_;
         const bool rejected = accepted < drafted;
-        const double trials = accepted + (rejected ? 1 : 0);
         succ_ = succ_ * kDecay + accepted;
-        trials_ = trials_ * kDecay + trials;
-        if (drafted > 0) {
-            td_ = mix(td_, draft_s / drafted);
-            if (t1_ > 0) dv_ = mix(dv_, std::max(0.0, verify_s - t1_) / drafted);
+        trials_ = trials_ * kDecay + accepted + (rejected ? 1 : 0);
+        // A probe while backed off counts twice: a few probes must be able to show a change.
+        spec_.add(seconds / (accepted + 1));
+        if (exploring_) spec_.add(seconds / (accepted + 1));
+        if (plain_.size() > 0) {
+            // The cost of a draft token can only be measured as a whole cycle's; it is never
+            // below what the draft model's bytes say.
+            r_ = std::max(r_min_, 0.8 * r_ + 0.2 * std::max(0.0, seconds / plain_.get() - 1.0) /
+                                                   drafted);
         }
+        if (exploring_) since_spec_ = 0;
+        exploring_ = false;
+        k_ = best_k();
+        decide();
     }
 
 private:
     static constexpr double kDecay = 0.9;
-    static double mix(double old, double x) { return old <= 0 ? x : 0.8 * old + 0.2 * x; }
-    double t1() const { return t1_ > 0 ? t1_ : 1.0; }
-    // Before measurements: a verified token costs 10% of a pass, a draft token the bytes ratio.
-    double dv() const { return dv_ > 0 ? dv_ : 0.1 * t1(); }
-    double td() const { return td_ > 0 ? td_ : draft_ratio_ * t1(); }
+    static constexpr int kPlainEvery = 16;
+    static constexpr int kExploreMin = 16, kExploreMax = 256;
     double alpha() const { return succ_ / trials_; }
+
+    int best_k() const {
+        const double a = std::clamp(alpha(), 0.0, 0.999);
+        int best = 1;
+        double best_v = 0;
+        for (int k = 1; k <= sp_.n_draft_max; ++k) {
+            const double v = (1.0 - std::pow(a, k + 1)) / (1.0 - a) / (1.0 + k * r_);
+            if (v > best_v) {
+                best_v = v;
+                best = k;
+            }
+        }
+        return best;
+    }
+    void decide() {
+        if (plain_.size() == 0 || spec_.size() == 0) return;
+        const double plain = plain_.get(), spec = spec_.get();
+        if (spec_mode_ && spec > plain) {
+            spec_mode_ = false;
+            since_spec_ = 0;
+            explore_every_ = std::min(explore_every_ * 2, kExploreMax);
+        } else if (!spec_mode_ && spec < plain * 0.95) {
+            spec_mode_ = true;
+            since_plain_ = 0;
+            explore_every_ = kExploreMin / 2;  // doubled to kExploreMin at the next back-off
+        }
+    }
+
     struct Bucket {
         double succ, trials;
     };
@@ -301,23 +357,22 @@ private:
         if (c < 0) return kBuckets;
         return static_cast<std::size_t>(std::clamp(static_cast<int>(c * kBuckets), 0, kBuckets - 1));
     }
-    // A bucket's own record, shrunk towards the overall acceptance rate (worth 2 trials): a
-    // bucket without data takes the overall rate, so confidences never seen are still tried.
     double p_accept(double c) const {
         const Bucket& b = buckets_[bucket(c)];
         return (b.succ + 2.0 * alpha()) / (b.trials + 2.0);
     }
-    std::array<Bucket, kBuckets + 1> buckets_{};
-    double prefix_ = 1.0;
 
     const SpeculativeParams& sp_;
-    int k_fixed_;
-    double draft_ratio_;
-    double t1_ = 0, dv_ = 0, td_ = 0;
-    double succ_ = 1, trials_ = 2;  // prior: a = 0.5
+    int k_;
+    double r_min_;
+    double r_;                  // extra cost of a draft token, relative to a plain step
+    RunningMedian plain_, spec_;  // seconds per emitted token: plain steps, speculative cycles
+    double succ_ = 1, trials_ = 2;  // acceptance, decayed counts (prior: 1/2)
+    std::array<Bucket, kBuckets + 1> buckets_{};
+    double prefix_ = 1.0;
+    bool spec_mode_ = true, exploring_ = false;
     std::uint64_t cycles_ = 0;
-    int cycles_since_plain_ = 0;
-    int plain_run_ = 0;
+    int since_plain_ = 0, since_spec_ = 0, explore_every_ = kExploreMin / 2;
 };
 
 }  // namespace
@@ -415,26 +470,25 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
         const int cap = static_cast<int>(std::min<std::size_t>(
             {static_cast<std::size_t>(sp.n_draft_max), ctx.kv_capacity() - ctx.n_past() - 1,
              remaining > 0 ? remaining - 1 : 0}));
+        const auto t_step = Clock::now();
         const int k = tuner.choose(cap);
 
         drafts.clear();
         q.clear();
         conf.clear();
-        const auto t_draft = Clock::now();
+        double catch_up_s = 0;
         if (k > 0) {
             auto ok = drafter->draft(history, k, drafts, greedy ? nullptr : &q, conf, keep);
             if (!ok) return ok;
+            catch_up_s = drafter->catch_up_seconds();
+            if (drafts.empty()) tuner.no_drafts();
         }
-        const double draft_s =
-            std::max(0.0, seconds_since(t_draft) - (k > 0 ? drafter->catch_up_seconds() : 0.0));
 
         batch.assign(1, pending);
         batch.insert(batch.end(), drafts.begin(), drafts.end());
         const std::size_t base = ctx.n_past();
-        const auto t_verify = Clock::now();
         auto rows = drafts.empty() ? ctx.eval(batch) : ctx.eval_each(batch);
         if (!rows) return std::move(rows).error().with_context("verifying drafts");
-        const double verify_s = seconds_since(t_verify);
         const std::size_t n_vocab = ctx.model().hparams().n_vocab;
         auto row = [&](std::size_t i) { return rows->subspan(i * n_vocab, n_vocab); };
 
@@ -475,11 +529,13 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
             }
             next = v.next;
         }
+        // Everything this step cost except a draft model's catch-up after plain steps.
+        const double step_s = std::max(0.0, seconds_since(t_step) - catch_up_s);
         if (drafts.empty()) {
-            tuner.observe_plain(verify_s);
+            tuner.observe_plain(step_s);
             ++st.plain_steps;
         } else {
-            tuner.observe_cycle(static_cast<int>(drafts.size()), accepted, draft_s, verify_s);
+            tuner.observe_cycle(static_cast<int>(drafts.size()), accepted, step_s);
             tuner.observe_confidence(conf, accepted);
             ++st.cycles;
             st.drafted += drafts.size();
