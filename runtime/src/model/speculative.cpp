@@ -212,26 +212,40 @@ private:
     double catch_up_s_ = 0.0;
 };
 
-// Median of the last kWindow samples: timings on a shared machine have outliers that a mean
-// would follow.
-class RunningMedian {
+// Seconds per emitted token over the last kWindow steps: total time over total tokens (the
+// true rate; a median of per-step ratios would misjudge cycles that emit 1 or several tokens),
+// leaving out the slowest step once there are 5 (a preempted step on a shared machine).
+class RunningRate {
 public:
-    void add(double x) {
-        buf_[next_++ % kWindow] = x;
+    void add(double seconds, double tokens) {
+        buf_[next_++ % kWindow] = {seconds, tokens};
         n_ = std::min(n_ + 1, kWindow);
     }
     double get() const {
-        if (n_ == 0) return 0.0;
-        std::array<double, kWindow> v{};
-        std::copy_n(buf_.begin(), n_, v.begin());
-        std::nth_element(v.begin(), v.begin() + n_ / 2, v.begin() + n_);
-        return v[n_ / 2];
+        double s = 0, t = 0, worst = -1, worst_s = 0, worst_t = 0;
+        for (std::size_t i = 0; i < n_; ++i) {
+            s += buf_[i].s;
+            t += buf_[i].t;
+            if (buf_[i].s / buf_[i].t > worst) {
+                worst = buf_[i].s / buf_[i].t;
+                worst_s = buf_[i].s;
+                worst_t = buf_[i].t;
+            }
+        }
+        if (n_ >= 5) {
+            s -= worst_s;
+            t -= worst_t;
+        }
+        return t > 0 ? s / t : 0.0;
     }
     std::size_t size() const { return n_; }
 
 private:
     static constexpr std::size_t kWindow = 9;
-    std::array<double, kWindow> buf_{};
+    struct Sample {
+        double s, t;
+    };
+    std::array<Sample, kWindow> buf_{};
     std::size_t next_ = 0, n_ = 0;
 };
 
@@ -239,9 +253,9 @@ private:
 //
 // Speculation vs plain is decided on measured throughput: the wall time per emitted token of
 // speculative cycles (drafting, verification, sampling: everything) against that of plain steps,
-// as running medians. Speculation is used while it is at least as fast; otherwise plain decoding,
-// with a speculative probe every explore_every_ steps (16, doubling up to 256 while speculation
-// keeps losing) so that a rising acceptance is noticed. In speculation, a plain step every
+// over the last 9 of each. Speculation is used while it is at least as fast; otherwise plain decoding,
+// with a one-token speculative probe every explore_every_ steps (16, doubling up to 256 while
+// speculation keeps losing) so that a rising acceptance is noticed. In speculation, a plain step every
 // kPlainEvery cycles keeps the plain figure current. The draft length k maximizes the expected
 // tokens per cycle E(k) = (1 - a^(k+1)) / (1 - a) over the cycle's cost relative to a plain step,
 // 1 + k r, with a the running acceptance rate and r the measured extra cost per draft token.
@@ -261,8 +275,10 @@ public:
             return std::min(k_, cap);
         }
         if (++since_spec_ >= explore_every_) {
+            // A one-token probe: cheap when speculation loses, and enough to show a gain
+            // ((1 + a) tokens for 1 + r) when it would win.
             exploring_ = true;
-            return std::min(std::max(k_, 2), cap);
+            return 1;
         }
         return 0;
     }
@@ -293,7 +309,7 @@ public:
     }
 
     void observe_plain(double seconds) {
-        plain_.add(seconds);
+        plain_.add(seconds, 1.0);
         decide();
     }
     void observe_cycle(int drafted, int accepted, double seconds) {
@@ -302,8 +318,8 @@ public:
         succ_ = succ_ * kDecay + accepted;
         trials_ = trials_ * kDecay + accepted + (rejected ? 1 : 0);
         // A probe while backed off counts twice: a few probes must be able to show a change.
-        spec_.add(seconds / (accepted + 1));
-        if (exploring_) spec_.add(seconds / (accepted + 1));
+        spec_.add(seconds, accepted + 1.0);
+        if (exploring_) spec_.add(seconds, accepted + 1.0);
         if (plain_.size() > 0) {
             // The cost of a draft token can only be measured as a whole cycle's; it is never
             // below what the draft model's bytes say.
@@ -366,7 +382,7 @@ private:
     int k_;
     double r_min_;
     double r_;                  // extra cost of a draft token, relative to a plain step
-    RunningMedian plain_, spec_;  // seconds per emitted token: plain steps, speculative cycles
+    RunningRate plain_, spec_;  // seconds per emitted token: plain steps, speculative cycles
     double succ_ = 1, trials_ = 2;  // acceptance, decayed counts (prior: 1/2)
     std::array<Bucket, kBuckets + 1> buckets_{};
     double prefix_ = 1.0;
