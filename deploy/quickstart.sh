@@ -5,7 +5,8 @@
 # refused. Then the registry: a pylon-registry on a throwaway PostgreSQL (pg_virtualenv), a
 # namespace delegated to a publisher key, the sample published with provenance and signature,
 # listed, and pulled back through TUF with its signature verified (deploy/quickstart_registry.sh).
-# Work files go to build/quickstart/.
+# Then the runtime: the model run on this CPU, plainly and with speculative decoding, and served
+# over the OpenAI-compatible API. Work files go to build/quickstart/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -54,5 +55,26 @@ pg_virtualenv -t -v 15 bash deploy/quickstart_registry.sh build/bin "$work/regis
 
 step "7. Run the verified model on this CPU (greedy, 48 tokens)"
 $pylon run -m "$model" -p "Once upon a time" -n 48 --temp 0
+
+step "8. Again with speculative decoding (prompt lookup): the same tokens, acceptance in the timing line"
+$pylon run -m "$model" -p "Once upon a time" -n 48 --temp 0 --lookup
+
+step "9. Serve it: the OpenAI-compatible API on localhost, one chat completion with curl"
+"$pylon" serve -m "$model" --port 0 --lookup 2> "$work/serve.log" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+url=""
+for _ in $(seq 1 100); do
+    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/serve.log" | head -n 1)
+    if [ -n "$url" ] && curl -fs "$url/health" >/dev/null 2>&1; then break; fi
+    sleep 0.1
+done
+curl -fsS "$url/health"; echo
+curl -fsS "$url/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d '{"messages":[{"role":"user","content":"Tell me a story"}],"max_tokens":32,"temperature":0}'
+echo
+kill "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+trap - EXIT
 
 step "Done. Files are in $work/"
