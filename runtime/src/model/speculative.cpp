@@ -253,7 +253,7 @@ private:
 //
 // Speculation vs plain is decided on measured throughput: the wall time per emitted token of
 // speculative cycles (drafting, verification, sampling: everything) against that of plain steps,
-// over the last 9 of each. Speculation is used while it is at least as fast; otherwise plain decoding,
+// over the last 9 of each. Speculation is used while it is clearly faster; otherwise plain decoding,
 // with a one-token speculative probe every explore_every_ steps (16, doubling up to 256 while
 // speculation keeps losing) so that a rising acceptance is noticed. In speculation, a plain step every
 // kPlainEvery cycles keeps the plain figure current. The draft length k maximizes the expected
@@ -354,11 +354,13 @@ private:
     void decide() {
         if (plain_.size() == 0 || spec_.size() == 0) return;
         const double plain = plain_.get(), spec = spec_.get();
-        if (spec_mode_ && spec > plain) {
+        // Hysteresis against timing noise: speculation must be 10% faster to be taken up, and
+        // is left as soon as it is not 3% faster.
+        if (spec_mode_ && spec > plain * 0.97) {
             spec_mode_ = false;
             since_spec_ = 0;
             explore_every_ = std::min(explore_every_ * 2, kExploreMax);
-        } else if (!spec_mode_ && spec < plain * 0.95) {
+        } else if (!spec_mode_ && spec < plain * 0.9) {
             spec_mode_ = true;
             since_plain_ = 0;
             explore_every_ = kExploreMin / 2;  // doubled to kExploreMin at the next back-off
