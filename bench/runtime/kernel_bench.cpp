@@ -6,8 +6,14 @@
 // copies of the matrix that together exceed the last-level cache (as a whole model does) and
 // "hot" repeating one matrix (cache resident). Prefill reports GOP/s (2 * rows * k * n / s).
 // Times are the best of short batches (robust on a machine shared with other work).
+// --batch N multiplies N tokens at once instead of one (speculative verification's small
+// batches); GB/s stays weight bytes per second, so N tokens for the price of one keeps it.
+// The cold copies live in a huge-page mapping, like the model's packed weights.
 //
 // usage: kernel_bench [--type F32|F16|Q8_0|Q4_0] [--isa portable|avx2|avx512] [--no-prefill]
+//                     [--batch N] [--packed-only]
+#include <sys/mman.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -75,11 +81,31 @@ std::vector<unsigned char> random_matrix(GgmlType type, std::size_t rows, std::s
     return m;
 }
 
+// Page-aligned, huge-page-advised zeroed buffer (the model's packed weights get the same).
+struct HugeBuffer {
+    unsigned char* data = nullptr;
+    std::size_t size = 0;
+    explicit HugeBuffer(std::size_t n) : size(n) {
+        void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            std::perror("mmap");
+            std::exit(1);
+        }
+        ::madvise(p, n, MADV_HUGEPAGE);
+        data = static_cast<unsigned char*>(p);
+    }
+    ~HugeBuffer() { ::munmap(data, size); }
+    HugeBuffer(const HugeBuffer&) = delete;
+    HugeBuffer& operator=(const HugeBuffer&) = delete;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string only_type, only_isa;
     bool prefill = true;
+    bool packed_only = false;
+    std::size_t batch = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--type" && i + 1 < argc) {
@@ -88,10 +114,18 @@ int main(int argc, char** argv) {
             only_isa = argv[++i];
         } else if (arg == "--no-prefill") {
             prefill = false;
+        } else if (arg == "--packed-only") {
+            packed_only = true;
+        } else if (arg == "--batch" && i + 1 < argc) {
+            batch = std::stoul(argv[++i]);
+            if (batch < 1 || batch > 512) {
+                std::fprintf(stderr, "--batch: 1 to 512\n");
+                return 2;
+            }
         } else {
             std::fprintf(stderr,
                          "usage: kernel_bench [--type T] [--isa portable|avx2|avx512] "
-                         "[--no-prefill]\n");
+                         "[--no-prefill] [--batch N] [--packed-only]\n");
             return 2;
         }
     }
@@ -111,9 +145,9 @@ int main(int argc, char** argv) {
                 const std::size_t bytes = stride * s.rows;
                 const auto base = random_matrix(type, s.rows, s.k, rng);
                 const std::size_t copies = kColdBytes / bytes + 1;
-                std::vector<unsigned char> cold(copies * bytes);
+                HugeBuffer cold(copies * bytes);
                 for (std::size_t c = 0; c < copies; ++c) {
-                    std::memcpy(cold.data() + c * bytes, base.data(), bytes);
+                    std::memcpy(cold.data + c * bytes, base.data(), bytes);
                 }
                 std::vector<float> x(s.k * 512);
                 std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -125,31 +159,34 @@ int main(int argc, char** argv) {
                 }
                 std::vector<float> y(s.rows * 512);
                 std::size_t next = 0;
-                const double cold_s = time_per_call([&] {
-                    kt.gemm(type, cold.data() + next * bytes, stride, s.k, s.rows, 0, s.rows,
-                            act.data(), 1, y.data(), s.rows);
-                    next = (next + 1) % copies;
-                });
-                const double hot_s = time_per_call([&] {
-                    kt.gemm(type, base.data(), stride, s.k, s.rows, 0, s.rows, act.data(), 1,
-                            y.data(), s.rows);
-                });
                 char shape[32];
                 std::snprintf(shape, sizeof shape, "%zux%zu", s.rows, s.k);
-                std::printf("%-6s %-8s %-12s %10.1f %10.2f %10.1f %10.2f\n",
-                            std::string(type_name(type)).c_str(),
-                            std::string(kn::isa_name(isa)).c_str(), shape, cold_s * 1e6,
-                            static_cast<double>(bytes) / cold_s / 1e9, hot_s * 1e6,
-                            static_cast<double>(bytes) / hot_s / 1e9);
-                std::fflush(stdout);
+                const bool has_packed =
+                    kt.packed_bytes != nullptr && kt.packed_bytes(type, s.rows, s.k) != 0;
+                if (!packed_only || !has_packed) {
+                    const double cold_s = time_per_call([&] {
+                        kt.gemm(type, cold.data + next * bytes, stride, s.k, s.rows, 0, s.rows,
+                                act.data(), batch, y.data(), s.rows);
+                        next = (next + 1) % copies;
+                    });
+                    const double hot_s = time_per_call([&] {
+                        kt.gemm(type, base.data(), stride, s.k, s.rows, 0, s.rows, act.data(),
+                                batch, y.data(), s.rows);
+                    });
+                    std::printf("%-6s %-8s %-12s %10.1f %10.2f %10.1f %10.2f\n",
+                                std::string(type_name(type)).c_str(),
+                                std::string(kn::isa_name(isa)).c_str(), shape, cold_s * 1e6,
+                                static_cast<double>(bytes) / cold_s / 1e9, hot_s * 1e6,
+                                static_cast<double>(bytes) / hot_s / 1e9);
+                    std::fflush(stdout);
+                }
                 // The same product over weights repacked at load (where the path has a layout).
                 const std::size_t pbytes =
                     kt.packed_bytes != nullptr ? kt.packed_bytes(type, s.rows, s.k) : 0;
                 if (pbytes != 0) {
                     const std::size_t pcopies = kColdBytes / pbytes + 1;
-                    std::vector<unsigned char> pk(pcopies * pbytes + 64);
-                    auto* p0 = reinterpret_cast<unsigned char*>(
-                        (reinterpret_cast<std::uintptr_t>(pk.data()) + 63) & ~std::uintptr_t{63});
+                    HugeBuffer pk(pcopies * pbytes);
+                    unsigned char* p0 = pk.data;
                     kt.pack(type, base.data(), stride, s.rows, s.k, p0);
                     for (std::size_t c = 1; c < pcopies; ++c) {
                         std::memcpy(p0 + c * pbytes, p0, pbytes);
@@ -157,12 +194,12 @@ int main(int argc, char** argv) {
                     std::size_t pnext = 0;
                     const double pcold = time_per_call([&] {
                         kt.gemm_packed(type, p0 + pnext * pbytes, s.k, s.rows, 0, s.rows,
-                                       act.data(), 1, y.data(), s.rows);
+                                       act.data(), batch, y.data(), s.rows);
                         pnext = (pnext + 1) % pcopies;
                     });
                     const double phot = time_per_call([&] {
-                        kt.gemm_packed(type, p0, s.k, s.rows, 0, s.rows, act.data(), 1, y.data(),
-                                       s.rows);
+                        kt.gemm_packed(type, p0, s.k, s.rows, 0, s.rows, act.data(), batch,
+                                       y.data(), s.rows);
                     });
                     std::printf("%-6s %-8s %-12s %10.1f %10.2f %10.1f %10.2f\n",
                                 std::string(type_name(type)).c_str(),

@@ -306,7 +306,9 @@ TEST_CASE("kernels: packed weights give the portable products bit for bit, for e
         for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
             REQUIRE(kt.packed_bytes(GgmlType::F32, 16, 64) == 0);  // only the quantized types
             for (std::size_t k : {32u, 96u, 256u, 768u}) {
-                for (std::size_t rows : {1u, 15u, 16u, 17u, 24u, 37u, 40u}) {
+                // 136 and 261 rows: decode reads several panel runs side by side (4 or 8), with
+                // panels left over, and partial first and last panels in the ranges below.
+                for (std::size_t rows : {1u, 15u, 16u, 17u, 24u, 37u, 40u, 136u, 261u}) {
                     CAPTURE(isa_name(isa), type_name(type), k, rows);
                     ran = true;
                     const Weights w = make_weights(rng, type, rows, k);
