@@ -216,6 +216,15 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
             for (std::size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(row + o, _MM_HINT_T0);
         }
     }
+    {
+        // K rows are one per token, a whole KV row apart: too far apart for the hardware
+        // prefetcher to follow.
+        const std::size_t key_bytes = hd * sizeof(std::uint16_t);
+        for (std::size_t j = 0; j < n_kv; ++j) {
+            const char* row = reinterpret_cast<const char*>(job.k + j * job.k_stride);
+            for (std::size_t o = 0; o < key_bytes; o += 64) _mm_prefetch(row + o, _MM_HINT_T0);
+        }
+    }
     // The query rounded to half, kept as floats.
     for (std::size_t i = 0; i < hd; i += 16) {
         const __mmask16 m = head_mask(hd - i);
