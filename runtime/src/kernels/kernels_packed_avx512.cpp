@@ -254,66 +254,88 @@ using TileFn = void (*)(const unsigned char*, const Layout&, const unsigned char
                         const ActInfo* const*, float*, std::size_t, __mmask16);
 
 // Q4_0 weights in the block order for a small batch of T tokens (speculative verification, the
-// tail of a prompt): each panel's nibbles are read and unpacked once for all T tokens, and the
-// stream is prefetched like decode's, so up to eight tokens cost little more memory time than
-// one. Each (token, block) sum is the exact integer sum of tile<1, true, true>, added with the
-// same fma: the bits of one token alone.
-template <int T>
-void tile_q4_blocks(const unsigned char* panel, const Layout& L, const unsigned char* const* acts,
-                    const ActInfo* const* info, float* y, std::size_t ldy, __mmask16 m) {
-    constexpr int kChains = T <= 4 ? 2 : 1;  // short batches: two integer chains per token
-    __m512 acc[T];
+// tail of a prompt), over S panels read side by side as decode reads them: each panel's nibbles
+// are read and unpacked once for all T tokens, so up to eight tokens cost little more memory time
+// than one. Each (token, block) sum is the exact integer sum of tile<1, true, true>, added with
+// the same fma: the bits of one token alone.
+template <int T, int S>
+void tile_q4_blocks(const unsigned char* const* panels, const Layout& L,
+                    const unsigned char* const* acts, const ActInfo* const* info, float* const* ys,
+                    std::size_t ldy, const __mmask16* ms) {
+    constexpr int kChains = T * S <= 4 ? 2 : 1;  // few sums: two integer chains each
+    __m512 acc[S][T];
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int p = 0; p < S; ++p) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) acc[p][t] = _mm512_setzero_ps();
+    }
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (std::size_t b = 0; b < L.nb; ++b) {
-        const unsigned char* q = panel + L.quants(b);
-        for (int j = 0; j < 4; ++j) {
-            _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + 64 * j), _MM_HINT_T0);
-        }
-        __m512i s[T][kChains];
+        const std::size_t qoff = L.quants(b);
 #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-            s[t][0] = _mm512_set1_epi32(info[t][b].seed_sum);
-            if constexpr (kChains == 2) s[t][1] = _mm512_setzero_si512();
-        }
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) {
-            const __m512i x = _mm512_load_si512(q + 64 * j);
-            const __m512i wl = _mm512_and_si512(x, low);
-            const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
+        for (int p = 0; p < S; ++p) {
+            const unsigned char* q = panels[p] + qoff;
+            for (int j = 0; j < 4; ++j) {
+                _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + 64 * j), _MM_HINT_T0);
+            }
+            __m512i sum[T][kChains];
 #pragma GCC unroll 8
             for (int t = 0; t < T; ++t) {
-                const unsigned char* a = acts[t] + b * kActBlock + 2;
-                s[t][0] = _mm512_dpbusd_epi32(s[t][0], wl, _mm512_set1_epi32(load_i32(a + 4 * j)));
-                s[t][kChains - 1] = _mm512_dpbusd_epi32(
-                    s[t][kChains - 1], wh, _mm512_set1_epi32(load_i32(a + 4 * j + 16)));
+                sum[t][0] = _mm512_set1_epi32(info[t][b].seed_sum);
+                if constexpr (kChains == 2) sum[t][1] = _mm512_setzero_si512();
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; ++j) {
+                const __m512i x = _mm512_load_si512(q + 64 * j);
+                const __m512i wl = _mm512_and_si512(x, low);
+                const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    const unsigned char* a = acts[t] + b * kActBlock + 2;
+                    sum[t][0] =
+                        _mm512_dpbusd_epi32(sum[t][0], wl, _mm512_set1_epi32(load_i32(a + 4 * j)));
+                    sum[t][kChains - 1] = _mm512_dpbusd_epi32(
+                        sum[t][kChains - 1], wh, _mm512_set1_epi32(load_i32(a + 4 * j + 16)));
+                }
+            }
+            const __m512 d = _mm512_cvtph_ps(
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(panels[p] + L.scales(b))));
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                __m512i total = sum[t][0];
+                if constexpr (kChains == 2) total = _mm512_add_epi32(total, sum[t][1]);
+                acc[p][t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(total),
+                                    _mm512_mul_ps(d, _mm512_set1_ps(info[t][b].d)), acc[p][t]);
             }
         }
-        const __m512 d = _mm512_cvtph_ps(
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + L.scales(b))));
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < S; ++p) {
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
-            __m512i sum = s[t][0];
-            if constexpr (kChains == 2) sum = _mm512_add_epi32(sum, s[t][1]);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
-                                     _mm512_mul_ps(d, _mm512_set1_ps(info[t][b].d)), acc[t]);
+            _mm512_mask_storeu_ps(ys[p] + static_cast<std::size_t>(t) * ldy, ms[p], acc[p][t]);
         }
     }
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) {
-        _mm512_mask_storeu_ps(y + static_cast<std::size_t>(t) * ldy, m, acc[t]);
-    }
 }
+
+using BlockFn = void (*)(const unsigned char* const*, const Layout&, const unsigned char* const*,
+                         const ActInfo* const*, float* const*, std::size_t, const __mmask16*);
 
 constexpr int kBlockTokens = 8;
 // Batches up to this size take tile_q4_blocks, eight tokens at a time (kernel_bench, cold, one
 // thread, 768x768: 4 tokens 2.2x faster than token pairs over an unpacked panel, 12 tokens 2x,
 // 17 tokens 1.5x); prompts keep the unpacked-panel path (no measurable difference at 512).
 constexpr std::size_t kBlockBatchMax = 32;
-constexpr TileFn kBlockTiles[kBlockTokens] = {
-    tile_q4_blocks<1>, tile_q4_blocks<2>, tile_q4_blocks<3>, tile_q4_blocks<4>,
-    tile_q4_blocks<5>, tile_q4_blocks<6>, tile_q4_blocks<7>, tile_q4_blocks<8>};
+// Panel runs read side by side for a batch of T tokens (index T - 1): as many as the
+// accumulators of S x T sums leave registers for.
+constexpr int kBlockStreams[kBlockTokens] = {4, 4, 2, 2, 1, 1, 1, 1};
+constexpr BlockFn kBlockTiles[kBlockTokens] = {
+    tile_q4_blocks<1, 4>, tile_q4_blocks<2, 4>, tile_q4_blocks<3, 2>, tile_q4_blocks<4, 2>,
+    tile_q4_blocks<5, 1>, tile_q4_blocks<6, 1>, tile_q4_blocks<7, 1>, tile_q4_blocks<8, 1>};
+constexpr BlockFn kBlockTilesOne[kBlockTokens] = {
+    tile_q4_blocks<1, 1>, tile_q4_blocks<2, 1>, tile_q4_blocks<3, 1>, tile_q4_blocks<4, 1>,
+    tile_q4_blocks<5, 1>, tile_q4_blocks<6, 1>, tile_q4_blocks<7, 1>, tile_q4_blocks<8, 1>};
 
 template <bool kQ4, bool kBlock>
 constexpr TileFn kTiles[kTokens] = {tile<1, kQ4, kBlock>, tile<2, kQ4, kBlock>};
@@ -452,12 +474,31 @@ bool run_panels(const Layout& L, std::size_t k, bool blocks, std::size_t r0, std
         return true;
     }
     if (blocks && n <= kBlockBatchMax) {
-        // Q4_0 in the block order: the panel once for up to eight tokens at a time.
-        for (std::size_t p = r0 / kRows; p * kRows < r1; ++p) {
-            const unsigned char* panel = panel_of(p);
-            if (panel == nullptr) {
-                if (info != stack_info) std::free(info);
-                return false;
+        // Q4_0 in the block order: each panel once for up to eight tokens at a time; the panels
+        // in side-by-side runs as in decode where `streams` allows (weights packed at load).
+        const std::size_t p_begin = r0 / kRows, p_end = (r1 + kRows - 1) / kRows;
+        const int first_tokens = static_cast<int>(std::min<std::size_t>(n, kBlockTokens));
+        const std::size_t S =
+            streams ? static_cast<std::size_t>(kBlockStreams[first_tokens - 1]) : 1;
+        const std::size_t per = (p_end - p_begin) / S;
+        constexpr std::size_t kMaxS = 4;
+        const unsigned char* ps[kMaxS];
+        float* ys[kMaxS];
+        __mmask16 ms[kMaxS];
+        // Group g: panels p_begin + s * per + g (s < S) for g < per, then the rest one by one.
+        const std::size_t groups = per + (p_end - p_begin - S * per);
+        for (std::size_t g = 0; g < groups; ++g) {
+            const std::size_t width = g < per ? S : 1;
+            for (std::size_t i = 0; i < width; ++i) {
+                const std::size_t p =
+                    g < per ? p_begin + i * per + g : p_begin + S * per + (g - per);
+                ps[i] = panel_of(p);
+                if (ps[i] == nullptr) {
+                    if (info != stack_info) std::free(info);
+                    return false;
+                }
+                ys[i] = y + p * kRows;
+                ms[i] = mask_of(p);
             }
             for (std::size_t t = 0; t < n; t += kBlockTokens) {
                 const int nt = static_cast<int>(std::min<std::size_t>(n - t, kBlockTokens));
@@ -467,8 +508,16 @@ bool run_panels(const Layout& L, std::size_t k, bool blocks, std::size_t r0, std
                     acts[i] = abytes + (t + static_cast<std::size_t>(i)) * a_stride;
                     infos[i] = info + (t + static_cast<std::size_t>(i)) * L.nb;
                 }
-                kBlockTiles[nt - 1](panel, L, acts, infos, y + t * ldy + p * kRows, ldy,
-                                    mask_of(p));
+                float* out[kMaxS];
+                for (std::size_t i = 0; i < width; ++i) out[i] = ys[i] + t * ldy;
+                // A chunk's own stream count must match the group's width.
+                if (width > 1 && kBlockStreams[nt - 1] == static_cast<int>(width)) {
+                    kBlockTiles[nt - 1](ps, L, acts, infos, out, ldy, ms);
+                } else {
+                    for (std::size_t i = 0; i < width; ++i) {
+                        kBlockTilesOne[nt - 1](ps + i, L, acts, infos, out + i, ldy, ms + i);
+                    }
+                }
             }
         }
         if (info != stack_info) std::free(info);

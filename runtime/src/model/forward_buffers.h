@@ -52,7 +52,7 @@ struct AlignedVec {
 
 struct Context::Buffers {
     Buffers(const Model& m, std::uint32_t n_ctx, std::uint32_t n_batch, int n_threads)
-        : v_stride((static_cast<std::size_t>(n_ctx) + 31) / 32 * 32),
+        : v_stride(v_stride_for(n_ctx)),
           v_stride_max(v_stride),
           kv_cap(n_ctx),
           kv_layer_elems(v_stride * m.hparams().kv_dim()),
@@ -90,10 +90,19 @@ struct Context::Buffers {
         return static_cast<std::size_t>(a) * b;
     }
 
-    // K: [position][kv_dim] halves. V: transposed, [kv_dim][v_stride] halves, v_stride = n_ctx
-    // rounded up to 32 so that P·V dots can run over zero-padded probabilities. Under a KV
+    // The V row stride for a capacity: rounded up to 32 positions so that P·V dots can run over
+    // zero-padded probabilities, plus 32 more where that is a multiple of 512 (1 KiB): rows a
+    // power-of-two distance apart share cache sets, and a head's 64 or 128 V rows, read
+    // together, would evict one another (n_ctx 2048 made every row 4 KiB apart).
+    static std::size_t v_stride_for(std::size_t cap) noexcept {
+        const std::size_t r = (cap + 31) / 32 * 32;
+        return r % 512 == 0 ? r + 32 : r;
+    }
+
+    // K: [position][kv_dim] halves. V: transposed, [kv_dim][v_stride] halves, v_stride =
+    // v_stride_for(n_ctx). Under a KV
     // budget (src/model/kv_cache.cpp) the layout holds kv_cap <= n_ctx positions and v_stride is
-    // kv_cap rounded up to 32: the rows sit closer together and the mapping's tail is released.
+    // v_stride_for(kv_cap): the rows sit closer together and the mapping's tail is released.
     std::size_t v_stride;
     std::size_t v_stride_max;  // for n_ctx: the mapping size and the scratch
     std::uint32_t kv_cap;      // positions the current layout holds

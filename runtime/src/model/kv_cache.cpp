@@ -4,7 +4,7 @@
 //
 // Layout (per layer, see forward_buffers.h): K is [position][kv_dim] halves, so positions
 // [0, cap) are one prefix of the mapping; V is transposed, [kv_dim][v_stride] halves with
-// v_stride = cap rounded up to 32, so the rows of a smaller capacity sit closer together and
+// v_stride = cap rounded up to 32 (and off powers of two: Buffers::v_stride_for), so the rows of a smaller capacity sit closer together and
 // [kv_dim * v_stride, end) is one suffix. A block (kv_block()) is a multiple of 32 positions whose
 // K rows fill whole pages; capacities are whole blocks (or n_ctx), so both tails start on page
 // boundaries (V's rounded up to one) and madvise(MADV_DONTNEED) returns them to the kernel.
@@ -85,7 +85,7 @@ void Context::init_kv(const ContextParams& params) {
     const std::uint32_t cap = kv_capacity();
     if (cap < buf_->kv_cap) {  // nothing cached yet: only the layout changes
         buf_->kv_cap = cap;
-        buf_->v_stride = round_up(cap, 32);
+        buf_->v_stride = Buffers::v_stride_for(cap);
     }
 }
 
@@ -174,7 +174,7 @@ std::uint32_t Context::relayout(std::uint32_t new_cap, std::uint32_t keep_recent
     const std::uint32_t n_new = s + w;
     const std::uint32_t old_cap = b.kv_cap;
     const std::size_t old_stride = b.v_stride;
-    const std::size_t new_stride = round_up(new_cap, 32);
+    const std::size_t new_stride = Buffers::v_stride_for(new_cap);
     if (evicted == 0 && new_cap == old_cap) return 0;
     const std::size_t src_r = n_old - w;  // first position of the recent window
 
