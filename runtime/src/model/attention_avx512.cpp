@@ -261,6 +261,14 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
             sc.s[j] = _mm512_reduce_add_ps(acc) * job.scale;
         }
     } else {
+        // Sixteen keys at a time share one reduction tree (reduce16: the same bits as sixteen
+        // _mm512_reduce_add_ps).
+        for (; j + 16 <= n_kv; j += 16) {
+            const std::uint16_t* rows[16];
+            for (int r = 0; r < 16; ++r) rows[r] = job.k + (j + r) * job.k_stride;
+            dot_ggml16(sc.qf, rows, hd, sc.s + j);
+            _mm512_storeu_ps(sc.s + j, _mm512_mul_ps(_mm512_loadu_ps(sc.s + j), vscale));
+        }
         for (; j + 8 <= n_kv; j += 8) {
             const std::uint16_t* rows[8];
             for (int r = 0; r < 8; ++r) rows[r] = job.k + (j + r) * job.k_stride;

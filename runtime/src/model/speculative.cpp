@@ -10,16 +10,16 @@
 // token comes from the target's next distribution (Leviathan et al. 2023, Chen et al. 2023) —
 // which keeps the output distributed exactly as the target's own sampling.
 //
-// Adaptivity (see Tuner): speculation or plain decoding is chosen step by step from measured
-// throughput (wall time per emitted token of each, as moving averages, with probes of the one not
-// in use), so speculation that does not pay is turned off; the draft length follows the running
-// acceptance rate and the measured relative cost of a draft token; and a draft stops early where
+// Adaptivity (see Tuner): plain decoding or a draft length is chosen step by step from a cost
+// model measured as decoding goes (the target's time per batch size, drafting and sampling time
+// per token, the acceptance rate), so speculation that does not pay is turned off and the draft
+// length follows what verification really costs on this machine; and a draft stops early where
 // the next token's chance of acceptance (learned per draft-confidence decile) no longer pays.
 #include "model/speculative.h"
 
 #include <algorithm>
-#include <chrono>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <functional>
 
@@ -33,7 +33,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-
 
 // Probability of the most likely token under softmax(logits).
 double top_probability(std::span<const float> logits) {
@@ -79,6 +78,14 @@ public:
     // Seconds of the last draft() spent catching up with history the drafter had not seen
     // (a batch, not per-draft cost).
     virtual double catch_up_seconds() const { return 0.0; }
+    // What the last draft() cost a draft model: its first pass (the one or two tokens a cycle
+    // leaves it behind, giving the first draft; -1 when that was a longer catch-up) and the
+    // passes after it, one per further draft. A drafter without a model reports nothing.
+    struct Cost {
+        double first_s = -1.0, next_s = 0.0;
+        int next = 0;
+    };
+    virtual Cost last_cost() const { return {}; }
 };
 
 // Prompt lookup: the tokens that followed the most recent earlier occurrence of the history's
@@ -110,6 +117,7 @@ public:
         }
         return {};
     }
+
 private:
     const SpeculativeParams& sp_;
 };
@@ -145,6 +153,7 @@ public:
         // Beyond the one or two tokens a cycle leaves it behind, catching up is the cost of the
         // plain steps in between, not of this draft.
         catch_up_s_ = missing.size() > 2 ? seconds_since(t0) : 0.0;
+        cost_ = Cost{missing.size() > 2 ? -1.0 : seconds_since(t0), 0.0, 0};
         std::vector<std::int32_t> seq = h;
         for (int i = 0; i < k; ++i) {
             std::int32_t d;
@@ -167,22 +176,25 @@ public:
             conf.push_back(c);
             seq.push_back(d);
             if (i + 1 == k) break;
+            const auto t1 = Clock::now();
             logits = ctx_.eval(std::span<const std::int32_t>(&out.back(), 1));
             if (!logits) return std::move(logits).error().with_context("draft model");
+            cost_.next_s += seconds_since(t1);
+            ++cost_.next;
             ++evaluated_;
         }
         return {};
     }
 
     double catch_up_seconds() const override { return catch_up_s_; }
+    Cost last_cost() const override { return cost_; }
 
     void sync(std::size_t kept_history) override {
         // Of the drafts in the cache, those now part of the history stay.
         const std::size_t kept_drafts =
-            kept_history > consumed_
-                ? std::min<std::size_t>(kept_history - consumed_,
-                                        static_cast<std::size_t>(evaluated_))
-                : 0;
+            kept_history > consumed_ ? std::min<std::size_t>(kept_history - consumed_,
+                                                             static_cast<std::size_t>(evaluated_))
+                                     : 0;
         ctx_.truncate(static_cast<std::uint32_t>(
             ctx_.n_past() - (static_cast<std::size_t>(evaluated_) - kept_drafts)));
         consumed_ += kept_drafts;
@@ -210,73 +222,77 @@ private:
     std::size_t consumed_ = 0;
     int evaluated_ = 0;
     double catch_up_s_ = 0.0;
+    Cost cost_;
 };
 
-// Seconds per emitted token over the last kWindow steps: total time over total tokens (the
-// true rate; a median of per-step ratios would misjudge cycles that emit 1 or several tokens),
-// leaving out the slowest step once there are 5 (a preempted step on a shared machine).
-class RunningRate {
+// The median of the last kWindow samples of one quantity (robust to a preempted step on a shared
+// machine, quick to follow a real change).
+class Recent {
 public:
-    void add(double seconds, double tokens) {
-        buf_[next_++ % kWindow] = {seconds, tokens};
+    void add(double v) {
+        buf_[next_++ % kWindow] = v;
         n_ = std::min(n_ + 1, kWindow);
     }
+    bool empty() const { return n_ == 0; }
     double get() const {
-        double s = 0, t = 0, worst = -1, worst_s = 0, worst_t = 0;
-        for (std::size_t i = 0; i < n_; ++i) {
-            s += buf_[i].s;
-            t += buf_[i].t;
-            if (buf_[i].s / buf_[i].t > worst) {
-                worst = buf_[i].s / buf_[i].t;
-                worst_s = buf_[i].s;
-                worst_t = buf_[i].t;
-            }
-        }
-        if (n_ >= 5) {
-            s -= worst_s;
-            t -= worst_t;
-        }
-        return t > 0 ? s / t : 0.0;
+        std::array<double, kWindow> v{};
+        std::copy_n(buf_.begin(), n_, v.begin());
+        std::nth_element(v.begin(), v.begin() + n_ / 2, v.begin() + n_);
+        return v[n_ / 2];
     }
-    std::size_t size() const { return n_; }
 
 private:
-    static constexpr std::size_t kWindow = 9;
-    struct Sample {
-        double s, t;
-    };
-    std::array<Sample, kWindow> buf_{};
+    static constexpr std::size_t kWindow = 7;
+    std::array<double, kWindow> buf_{};
     std::size_t next_ = 0, n_ = 0;
 };
 
-// Decides, step by step, between plain decoding and speculation, and the draft length.
-//
-// Speculation vs plain is decided on measured throughput: the wall time per emitted token of
-// speculative cycles (drafting, verification, sampling: everything) against that of plain steps,
-// over the last 9 of each. Speculation is used while it is clearly faster; otherwise plain decoding,
-// with a one-token speculative probe every explore_every_ steps (16, doubling up to 256 while
-// speculation keeps losing) so that a rising acceptance is noticed. In speculation, a plain step every
-// kPlainEvery cycles keeps the plain figure current. The draft length k maximizes the expected
-// tokens per cycle E(k) = (1 - a^(k+1)) / (1 - a) over the cycle's cost relative to a plain step,
-// 1 + k r, with a the running acceptance rate and r the measured extra cost per draft token.
+// Decides, step by step, between plain decoding and speculation, and the draft length, from a
+// cost model whose every term is measured as decoding goes:
+//   V(n)    seconds of a target pass over n tokens (n = 1: a plain step; n = k + 1: verifying k
+//           drafts). Small batches cost little more than one token while the weights' memory
+//           traffic dominates, and much more once the products' arithmetic does, which differs
+//           by model, machine and moment. V(1) is the median of recent plain steps; V(n) for
+//           n > 1 is V(1) times the median of recent ratios V(n)/V(1) (so the figures follow the
+//           growth of attention with the context);
+//   D0, D1  seconds of a draft model's first pass in a cycle (after the target's pass has
+//           pushed its weights out of the caches) and of each further pass (0 for lookup);
+//   S       seconds of sampling per emitted token;
+//   a       the acceptance rate of a draft token (decayed counts).
+// A cycle with k drafts emits E(k) = (1 - a^(k+1)) / (1 - a) tokens on average and costs
+// V(k+1) + D0 + (k - 1) D1 + E(k) S; a plain step emits one for V(1) + S. The k with the most
+// tokens per second wins, if it beats plain decoding by 5% (else plain). The ratio of a batch size
+// not yet measured is interpolated linearly between measured sizes (beyond the largest: at the last
+// measured slope, or 0.15 per token), so an untried length is judged by its neighbours and tried
+// when they say it pays. To keep the terms current, a plain step is taken every kPlainEvery cycles
+// while speculating, and a one-token probe every explore_every_ plain steps (16, doubling to 256
+// while speculation keeps losing).
 class Tuner {
 public:
     Tuner(const SpeculativeParams& sp, double draft_cost_ratio)
-        : sp_(sp), k_(sp.n_draft_start), r_min_(draft_cost_ratio + 0.02), r_(r_min_ + 0.1) {}
+        : sp_(sp),
+          k_(sp.n_draft_start),
+          r_min_(draft_cost_ratio),
+          ratio_(static_cast<std::size_t>(sp.n_draft_max) + 3),
+          stop_below_(static_cast<std::size_t>(sp.n_draft_max) + 1, 0.1) {}
 
     int choose(int cap) {
         if (cap <= 0) return 0;
         if (!sp_.adaptive) return std::min(sp_.n_draft_max, cap);
-        if (spec_mode_) {
-            if (cycles_ > 0 && (plain_.size() == 0 || ++since_plain_ >= kPlainEvery)) {
+        if (v1_.empty()) {
+            // The first step speculates at the starting length; the second is plain.
+            if (cycles_ == 0) return std::min(k_, cap);
+            return 0;
+        }
+        if (k_ > 0) {
+            if (++since_plain_ >= kPlainEvery) {
                 since_plain_ = 0;
                 return 0;
             }
             return std::min(k_, cap);
         }
         if (++since_spec_ >= explore_every_) {
-            // A one-token probe: cheap when speculation loses, and enough to show a gain
-            // ((1 + a) tokens for 1 + r) when it would win.
+            // A one-token probe: cheap when speculation loses, and it measures a and V(2).
             exploring_ = true;
             return 1;
         }
@@ -289,15 +305,16 @@ public:
     }
 
     // Whether draft i (0-based) with confidence c (-1: none) is worth verifying: the chance that
-    // it and every draft before it are accepted must exceed its relative cost r. That chance is
-    // learned per confidence decile (shrunk towards the overall rate), so an unsure draft model
-    // stops early, and a drafter whose confidence means little is not cut short by a fixed
-    // threshold. The first draft always goes (so acceptance keeps being measured).
+    // it and every draft before it are accepted must exceed what one more draft costs (one more
+    // token verified, one more draft pass) times the tokens per second the cycle gives. That
+    // chance is learned per confidence decile (shrunk towards the overall rate), so an unsure
+    // draft model stops early, and a drafter whose confidence means little is not cut short by a
+    // fixed threshold. The first draft always goes (so acceptance keeps being measured).
     bool keep(int i, double c) {
         if (!sp_.adaptive) return true;
         if (i == 0) prefix_ = 1.0;
         prefix_ *= p_accept(c);
-        return i == 0 || prefix_ > r_;
+        return i == 0 || prefix_ > stop_below_[static_cast<std::size_t>(i)];
     }
     // After verification: drafts [0, accepted) were accepted, draft `accepted` (if any) rejected.
     void observe_confidence(const std::vector<double>& conf, int accepted) {
@@ -308,63 +325,101 @@ public:
         }
     }
 
-    void observe_plain(double seconds) {
-        plain_.add(seconds, 1.0);
-        decide();
-    }
-    void observe_cycle(int drafted, int accepted, double seconds) {
-        ++cycles_;
-        const bool rejected = accepted < drafted;
-        succ_ = succ_ * kDecay + accepted;
-        trials_ = trials_ * kDecay + accepted + (rejected ? 1 : 0);
-        // A probe while backed off counts twice: a few probes must be able to show a change.
-        spec_.add(seconds, accepted + 1.0);
-        if (exploring_) spec_.add(seconds, accepted + 1.0);
-        if (plain_.size() > 0) {
-            // The cost of a draft token can only be measured as a whole cycle's; it is never
-            // below what the draft model's bytes say.
-            r_ = std::max(r_min_, 0.8 * r_ + 0.2 * std::max(0.0, seconds / plain_.get() - 1.0) /
-                                                   drafted);
+    // One step: `drafted` drafts (0: a plain step) of which `accepted` were accepted, what
+    // drafting cost, the target pass's seconds, and sampling `sampled` tokens' seconds.
+    void observe(int drafted, int accepted, const Drafter::Cost& dc, double eval_s, int sampled,
+                 double sample_s) {
+        if (drafted == 0) {
+            v1_.add(eval_s);
+        } else if (!v1_.empty()) {
+            ratio_[static_cast<std::size_t>(drafted) + 1].add(eval_s / v1_.get());
         }
-        if (exploring_) since_spec_ = 0;
-        exploring_ = false;
+        if (sampled > 0) s_.add(sample_s / sampled);
+        if (dc.first_s >= 0) d0_.add(dc.first_s);
+        if (dc.next > 0) d1_.add(dc.next_s / dc.next);
+        if (drafted > 0) {
+            ++cycles_;
+            const bool rejected = accepted < drafted;
+            succ_ = succ_ * kDecay + accepted;
+            trials_ = trials_ * kDecay + accepted + (rejected ? 1 : 0);
+            if (exploring_) since_spec_ = 0;
+            exploring_ = false;
+        }
+        if (!sp_.adaptive || v1_.empty()) return;
+        const int before = k_;
         k_ = best_k();
-        decide();
+        if (k_ == 0 && before > 0) {
+            since_spec_ = 0;
+            explore_every_ = std::min(explore_every_ * 2, kExploreMax);
+        } else if (k_ > 0 && before == 0) {
+            since_plain_ = 0;
+            explore_every_ = kExploreMin / 2;  // doubled to kExploreMin at the next back-off
+        }
     }
 
 private:
     static constexpr double kDecay = 0.9;
     static constexpr int kPlainEvery = 16;
     static constexpr int kExploreMin = 16, kExploreMax = 256;
+    static constexpr double kMargin = 1.05;
     double alpha() const { return succ_ / trials_; }
 
-    int best_k() const {
+    // V(n)/V(1), measured or interpolated.
+    double ratio(std::size_t n) const {
+        auto at = [&](std::size_t i) { return i == 1 ? 1.0 : ratio_[i].get(); };
+        auto known = [&](std::size_t i) { return i == 1 || !ratio_[i].empty(); };
+        if (known(n)) return at(n);
+        std::size_t lo = n - 1;
+        while (!known(lo)) --lo;
+        std::size_t hi = n + 1;
+        while (hi < ratio_.size() && !known(hi)) ++hi;
+        if (hi < ratio_.size()) {
+            return at(lo) +
+                   (at(hi) - at(lo)) * static_cast<double>(n - lo) / static_cast<double>(hi - lo);
+        }
+        double slope = 0.15;
+        if (lo > 1) {
+            std::size_t below = lo - 1;
+            while (!known(below)) --below;
+            slope = std::max(0.0, (at(lo) - at(below)) / static_cast<double>(lo - below));
+        }
+        return at(lo) + slope * static_cast<double>(n - lo);
+    }
+
+    int best_k() {
         const double a = std::clamp(alpha(), 0.0, 0.999);
-        int best = 1;
-        double best_v = 0;
+        const double sample = s_.empty() ? 0.0 : s_.get();
+        const double v1 = v1_.get();
+        // Until measured, a draft pass costs what the draft model's bytes say.
+        const double d1 = d1_.empty() ? r_min_ * v1 : d1_.get();
+        const double d0 = d0_.empty() ? d1 : d0_.get();
+        // Speculation must promise kMargin more tokens per second than plain decoding: what
+        // the model leaves out (a drafter's catch-up after plain steps, cache truncation, the
+        // timing noise of a shared machine) must not turn a predicted small gain into a loss.
+        const double plain_rate = 1.0 / (v1 + sample);
+        int best = 0;
+        double best_rate = plain_rate * kMargin;
         for (int k = 1; k <= sp_.n_draft_max; ++k) {
-            const double v = (1.0 - std::pow(a, k + 1)) / (1.0 - a) / (1.0 + k * r_);
-            if (v > best_v) {
-                best_v = v;
+            const double e = (1.0 - std::pow(a, k + 1)) / (1.0 - a);
+            const double c =
+                v1 * ratio(static_cast<std::size_t>(k) + 1) + d0 + (k - 1) * d1 + e * sample;
+            const double rate = e / c;
+            // Ties go to the shorter draft (less wasted work when the model is off).
+            if (rate > best_rate * 1.005) {
+                best_rate = rate;
                 best = k;
             }
         }
-        return best;
-    }
-    void decide() {
-        if (plain_.size() == 0 || spec_.size() == 0) return;
-        const double plain = plain_.get(), spec = spec_.get();
-        // Hysteresis against timing noise: speculation must be 10% faster to be taken up, and
-        // is left as soon as it is not 3% faster.
-        if (spec_mode_ && spec > plain * 0.97) {
-            spec_mode_ = false;
-            since_spec_ = 0;
-            explore_every_ = std::min(explore_every_ * 2, kExploreMax);
-        } else if (!spec_mode_ && spec < plain * 0.9) {
-            spec_mode_ = true;
-            since_plain_ = 0;
-            explore_every_ = kExploreMin / 2;  // doubled to kExploreMin at the next back-off
+        if (best == 0) best_rate = plain_rate;
+        if (best > 0) {
+            // Draft i makes the batch i + 2 tokens long: its marginal cost is that step in V
+            // and one draft pass.
+            for (std::size_t i = 1; i < stop_below_.size(); ++i) {
+                const double extra = v1 * (ratio(i + 2) - ratio(i + 1)) + d1;
+                stop_below_[i] = std::clamp(extra * best_rate, 0.0, 0.95);
+            }
         }
+        return best;
     }
 
     struct Bucket {
@@ -373,7 +428,8 @@ private:
     static constexpr int kBuckets = 10;  // confidence deciles; the last one: no confidence
     static std::size_t bucket(double c) {
         if (c < 0) return kBuckets;
-        return static_cast<std::size_t>(std::clamp(static_cast<int>(c * kBuckets), 0, kBuckets - 1));
+        return static_cast<std::size_t>(
+            std::clamp(static_cast<int>(c * kBuckets), 0, kBuckets - 1));
     }
     double p_accept(double c) const {
         const Bucket& b = buckets_[bucket(c)];
@@ -382,13 +438,15 @@ private:
 
     const SpeculativeParams& sp_;
     int k_;
-    double r_min_;
-    double r_;                  // extra cost of a draft token, relative to a plain step
-    RunningRate plain_, spec_;  // seconds per emitted token: plain steps, speculative cycles
+    double r_min_;                  // the draft model's bytes over the target's
+    Recent v1_;                     // V(1)
+    std::vector<Recent> ratio_;     // V(n)/V(1), index n = batch size
+    Recent d0_, d1_, s_;            // D0, D1 and S
     double succ_ = 1, trials_ = 2;  // acceptance, decayed counts (prior: 1/2)
     std::array<Bucket, kBuckets + 1> buckets_{};
     double prefix_ = 1.0;
-    bool spec_mode_ = true, exploring_ = false;
+    std::vector<double> stop_below_;  // per draft index: the least prefix chance worth verifying
+    bool exploring_ = false;
     std::uint64_t cycles_ = 0;
     int since_plain_ = 0, since_spec_ = 0, explore_every_ = kExploreMin / 2;
 };
@@ -459,8 +517,9 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
     double ratio = 0.0;
     if (sp.draft != nullptr) {
         drafter = std::make_unique<ModelDrafter>(*sp.draft, sp, options.sampling);
-        ratio = static_cast<double>(sp.draft->model().weight_bytes_per_token()) /
-                static_cast<double>(std::max<std::uint64_t>(1, ctx.model().weight_bytes_per_token()));
+        ratio =
+            static_cast<double>(sp.draft->model().weight_bytes_per_token()) /
+            static_cast<double>(std::max<std::uint64_t>(1, ctx.model().weight_bytes_per_token()));
     } else {
         drafter = std::make_unique<LookupDrafter>(sp);
     }
@@ -483,8 +542,8 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
         }
         // Room: the batch [pending, drafts...] must fit the context, and every draft beyond the
         // tokens still wanted is wasted.
-        const std::size_t remaining = static_cast<std::size_t>(options.n_predict) -
-                                      r.generated_ids.size();
+        const std::size_t remaining =
+            static_cast<std::size_t>(options.n_predict) - r.generated_ids.size();
         const int cap = static_cast<int>(std::min<std::size_t>(
             {static_cast<std::size_t>(sp.n_draft_max), ctx.kv_capacity() - ctx.n_past() - 1,
              remaining > 0 ? remaining - 1 : 0}));
@@ -494,19 +553,23 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
         drafts.clear();
         q.clear();
         conf.clear();
-        double catch_up_s = 0;
+        double draft_s = 0;
         if (k > 0) {
             auto ok = drafter->draft(history, k, drafts, greedy ? nullptr : &q, conf, keep);
             if (!ok) return ok;
-            catch_up_s = drafter->catch_up_seconds();
+            // A draft model's catch-up after plain steps is not the cost of these drafts.
+            draft_s = std::max(0.0, seconds_since(t_step) - drafter->catch_up_seconds());
             if (drafts.empty()) tuner.no_drafts();
         }
 
         batch.assign(1, pending);
         batch.insert(batch.end(), drafts.begin(), drafts.end());
         const std::size_t base = ctx.n_past();
+        const auto t_eval = Clock::now();
         auto rows = drafts.empty() ? ctx.eval(batch) : ctx.eval_each(batch);
         if (!rows) return std::move(rows).error().with_context("verifying drafts");
+        const double eval_s = seconds_since(t_eval);
+        const auto t_sample = Clock::now();
         const std::size_t n_vocab = ctx.model().hparams().n_vocab;
         auto row = [&](std::size_t i) { return rows->subspan(i * n_vocab, n_vocab); };
 
@@ -547,13 +610,17 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
             }
             next = v.next;
         }
-        // Everything this step cost except a draft model's catch-up after plain steps.
-        const double step_s = std::max(0.0, seconds_since(t_step) - catch_up_s);
+        // Sampling (and emitting) this step's tokens.
+        Drafter::Cost dc = drafter->last_cost();
+        if (k > 0 && dc.first_s < 0 && dc.next == 0 && drafter->catch_up_seconds() == 0) {
+            dc.first_s = draft_s;  // a drafter without a model: its whole time
+        }
+        if (k == 0) dc = {};
+        tuner.observe(static_cast<int>(drafts.size()), accepted, dc, eval_s, accepted + 1,
+                      seconds_since(t_sample));
         if (drafts.empty()) {
-            tuner.observe_plain(step_s);
             ++st.plain_steps;
         } else {
-            tuner.observe_cycle(static_cast<int>(drafts.size()), accepted, step_s);
             tuner.observe_confidence(conf, accepted);
             ++st.cycles;
             st.drafted += drafts.size();
