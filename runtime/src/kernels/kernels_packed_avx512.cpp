@@ -329,10 +329,10 @@ constexpr int kBlockTokens = 8;
 constexpr std::size_t kBlockBatchMax = 32;
 // Panel runs read side by side for a batch of T tokens (index T - 1): as many as the
 // accumulators of S x T sums leave registers for.
-constexpr int kBlockStreams[kBlockTokens] = {4, 4, 2, 2, 1, 1, 1, 1};
+constexpr int kBlockStreams[kBlockTokens] = {4, 4, 2, 2, 2, 2, 1, 1};
 constexpr BlockFn kBlockTiles[kBlockTokens] = {
     tile_q4_blocks<1, 4>, tile_q4_blocks<2, 4>, tile_q4_blocks<3, 2>, tile_q4_blocks<4, 2>,
-    tile_q4_blocks<5, 1>, tile_q4_blocks<6, 1>, tile_q4_blocks<7, 1>, tile_q4_blocks<8, 1>};
+    tile_q4_blocks<5, 2>, tile_q4_blocks<6, 2>, tile_q4_blocks<7, 1>, tile_q4_blocks<8, 1>};
 constexpr BlockFn kBlockTilesOne[kBlockTokens] = {
     tile_q4_blocks<1, 1>, tile_q4_blocks<2, 1>, tile_q4_blocks<3, 1>, tile_q4_blocks<4, 1>,
     tile_q4_blocks<5, 1>, tile_q4_blocks<6, 1>, tile_q4_blocks<7, 1>, tile_q4_blocks<8, 1>};
