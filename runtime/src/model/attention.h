@@ -38,6 +38,9 @@ struct HeadJob {
     float scale;             // 1/sqrt(head_dim)
     float* out;              // head_dim floats
     bool batched;            // part of a batch of two or more tokens (see the orders above)
+    // Request this head's keys and values ahead of use (the first time a thread reads this KV
+    // head in a pass: after that they are in its caches). Speed only.
+    bool prefetch = true;
 };
 
 // Which order each product uses (see above).

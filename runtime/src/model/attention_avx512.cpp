@@ -36,17 +36,14 @@ double dsum1(const float* x, const std::uint16_t* y, std::size_t n, double sum) 
 
 // The 4 x 16-lane part of ggml_vec_dot_f16 over np (a multiple of 64) elements, reduced.
 float ggml_main(const float* x, const std::uint16_t* y, std::size_t np) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (std::size_t i = 0; i < np; i += 64) {
-        for (int r = 0; r < 4; ++r) {
-            acc[r] =
-                _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * r), load_h16(y + i + 16 * r), acc[r]);
-        }
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), load_h16(y + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), load_h16(y + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), load_h16(y + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), load_h16(y + i + 48), a3);
     }
-    acc[0] = _mm512_add_ps(acc[0], acc[2]);
-    acc[1] = _mm512_add_ps(acc[1], acc[3]);
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3)));
 }
 
 // out[r] = ggml_vec_dot_f16(x, y[r], n) for 8 rows.
@@ -127,17 +124,17 @@ void dot_ggml16(const float* x, const std::uint16_t* const y[16], std::size_t n,
     if (np > 0) {
         __m512 folded[16];
         for (int r = 0; r < 16; ++r) {
-            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                             _mm512_setzero_ps()};
+            // Named accumulators: as an array GCC kept them in memory, one store-forwarding
+            // round trip per fma.
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const std::uint16_t* yr = y[r];
             for (std::size_t i = 0; i < np; i += 64) {
-                for (int u = 0; u < 4; ++u) {
-                    acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * u),
-                                             load_h16(y[r] + i + 16 * u), acc[u]);
-                }
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), load_h16(yr + i), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), load_h16(yr + i + 16), a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), load_h16(yr + i + 32), a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), load_h16(yr + i + 48), a3);
             }
-            acc[0] = _mm512_add_ps(acc[0], acc[2]);
-            acc[1] = _mm512_add_ps(acc[1], acc[3]);
-            folded[r] = _mm512_add_ps(acc[0], acc[1]);
+            folded[r] = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
         }
         _mm512_store_ps(main, reduce16(folded));
     }
@@ -209,14 +206,14 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
     // The cache is usually out of the caches (decode streams all weights between two uses of
     // a layer's cache), and the transposed V rows are short, scattered reads: request them all
     // now, so that they arrive while Q·K and the softmax run.
-    {
+    if (job.prefetch) {
         const std::size_t row_bytes = (n_kv + 31) / 32 * 32 * sizeof(std::uint16_t);
         for (std::size_t e = 0; e < hd; ++e) {
             const char* row = reinterpret_cast<const char*>(job.v + e * job.v_stride);
             for (std::size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(row + o, _MM_HINT_T0);
         }
     }
-    {
+    if (job.prefetch) {
         // K rows are one per token, a whole KV row apart: too far apart for the hardware
         // prefetcher to follow.
         const std::size_t key_bytes = hd * sizeof(std::uint16_t);

@@ -137,8 +137,8 @@ private:
                     // one token at a time gives the bits of a lone token.
                     const std::size_t stride = kernels::act_row_bytes(w.type, w.cols);
                     for (std::size_t t = 0; t < n_tokens; ++t) {
-                        k_.gemm(w.type, w.data, w.row_stride, w.cols, w.rows, lo - base,
-                                hi - base, j.act + t * stride, 1, j.y + t * j.ldy, j.ldy);
+                        k_.gemm(w.type, w.data, w.row_stride, w.cols, w.rows, lo - base, hi - base,
+                                j.act + t * stride, 1, j.y + t * j.ldy, j.ldy);
                     }
                 } else if (w.packed == nullptr || w.packed_isa != k_.isa ||
                            !k_.gemm_packed(w.type, w.packed, w.cols, w.rows, lo - base, hi - base,
@@ -270,9 +270,14 @@ private:
         job.scale = 1.0f / std::sqrt(static_cast<float>(hd));
         // (token, head) pairs dealt round-robin: later tokens attend to more positions.
         const std::size_t pairs = n_ * hp_.n_head;
+        // KV heads this thread has read in this pass (bit per head; prefetch the others).
+        std::uint64_t seen = 0;
         for (std::size_t p = me; p < pairs; p += static_cast<std::size_t>(nth)) {
             const std::size_t t = p / hp_.n_head, h = p % hp_.n_head;
             const std::size_t kvh = h / group;
+            const std::uint64_t bit = kvh < 64 ? std::uint64_t{1} << kvh : 0;
+            job.prefetch = bit == 0 || (seen & bit) == 0;
+            seen |= bit;
             job.q = b_.q.p + t * d + h * hd;
             job.k = kc + kvh * hd;
             job.v = vc + kvh * hd * b_.v_stride;
