@@ -265,7 +265,7 @@ private:
 // not yet measured is interpolated linearly between measured sizes (beyond the largest: at the last
 // measured slope, or 0.15 per token), so an untried length is judged by its neighbours and tried
 // when they say it pays. To keep the terms current, a plain step is taken every kPlainEvery cycles
-// while speculating, and a one-token probe every explore_every_ plain steps (16, doubling to 256
+// while speculating, and a one-token probe every explore_every_ plain steps (8, doubling to 256
 // while speculation keeps losing).
 class Tuner {
 public:
@@ -360,7 +360,7 @@ public:
 private:
     static constexpr double kDecay = 0.9;
     static constexpr int kPlainEvery = 16;
-    static constexpr int kExploreMin = 16, kExploreMax = 256;
+    static constexpr int kExploreMin = 8, kExploreMax = 256;
     static constexpr double kMargin = 1.05;
     double alpha() const { return succ_ / trials_; }
 
