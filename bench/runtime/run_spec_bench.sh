@@ -11,6 +11,7 @@
 #   pair-low              the same pair written with divergence 0.1 (low acceptance): worst case
 #   lookup-kjv            prompt lookup on an extraction-style prompt (a held-out KJV passage,
 #                         then its opening again) with the trained kjv10M Q8_0 model
+#   lookup-kjv-q4_0       the same with kjv10M Q4_0
 #   draft-kjv             the trained kjv10M / kjv640K pair (~40% agreement): real worst case
 # The kjv cases need ../shared/models/trained (SHARED_MODELS=...); they are skipped without it.
 #
@@ -24,7 +25,7 @@ ROUNDS="${ROUNDS:-5}"
 THREADS="${THREADS:-1 2}"
 N="${N:-256}"
 SHARED_MODELS="${SHARED_MODELS:-$ROOT/../shared/models}"
-CASES="${CASES:-pair-q4_0 pair-q8_0 pair-low lookup-kjv draft-kjv}"
+CASES="${CASES:-pair-q4_0 pair-q8_0 pair-low lookup-kjv lookup-kjv-q4_0 draft-kjv}"
 DATA="$ROOT/tests/data/runtime"
 mkdir -p "$OUT/models"
 
@@ -49,13 +50,14 @@ for c in $CASES; do
             SPEC[$c]="--draft $OUT/models/$c-draft.gguf"
             PROMPT[$c]="-p Once upon a time, there was a little robot who"
             ;;
-        lookup-kjv | draft-kjv)
+        lookup-kjv | lookup-kjv-q4_0 | draft-kjv)
             if [ ! -f "$KJV/kjv10M-q8_0.gguf" ]; then
                 echo "skipping $c: no $KJV/kjv10M-q8_0.gguf" >&2
                 continue
             fi
             MODEL[$c]="$KJV/kjv10M-q8_0.gguf"
-            if [ "$c" = lookup-kjv ]; then
+            [ "$c" = lookup-kjv-q4_0 ] && MODEL[$c]="$KJV/kjv10M-q4_0.gguf"
+            if [ "$c" != draft-kjv ]; then
                 SPEC[$c]="--lookup"
                 # An extraction-style prompt: a passage, then its opening again ("repeat it").
                 head -c 600 "$KJV/src/kjv-heldout.txt" > "$OUT/passage.txt"
