@@ -258,7 +258,7 @@ private:
 //   D0, D1  seconds of a draft model's first pass in a cycle (after the target's pass has
 //           pushed its weights out of the caches) and of each further pass (0 for lookup);
 //   S       seconds of sampling per emitted token;
-//   a       the acceptance rate of a draft token (decayed counts).
+//   a       the acceptance rate of a draft token (counts decayed by 0.95 per draft).
 // A cycle with k drafts emits E(k) = (1 - a^(k+1)) / (1 - a) tokens on average and costs
 // V(k+1) + D0 + (k - 1) D1 + E(k) S; a plain step emits one for V(1) + S. The k with the most
 // tokens per second wins, if it beats plain decoding by 5% (else plain). The ratio of a batch size
@@ -287,6 +287,8 @@ public:
         if (k_ > 0) {
             if (++since_plain_ >= kPlainEvery) {
                 since_plain_ = 0;
+                // Speculation has held for a while: a later back-off starts probing often again.
+                explore_every_ = kExploreMin / 2;
                 return 0;
             }
             return std::min(k_, cap);
@@ -352,13 +354,14 @@ public:
             since_spec_ = 0;
             explore_every_ = std::min(explore_every_ * 2, kExploreMax);
         } else if (k_ > 0 && before == 0) {
+            // The probe interval is kept: a short-lived switch (the acceptance estimate
+            // wandering up) must not make probes frequent again.
             since_plain_ = 0;
-            explore_every_ = kExploreMin / 2;  // doubled to kExploreMin at the next back-off
         }
     }
 
 private:
-    static constexpr double kDecay = 0.9;
+    static constexpr double kDecay = 0.95;  // the acceptance estimate spans ~20 drafts
     static constexpr int kPlainEvery = 16;
     static constexpr int kExploreMin = 8, kExploreMax = 256;
     static constexpr double kMargin = 1.05;
@@ -555,7 +558,11 @@ Result<void> speculative_loop(Context& ctx, Sampler& sampler, std::span<const fl
         conf.clear();
         double draft_s = 0;
         if (k > 0) {
+            // Two thread pools share the cores: each one's idle workers sleep while the other
+            // runs (spinning, they would take a core from it).
+            if (sp.draft != nullptr) ctx.park_threads();
             auto ok = drafter->draft(history, k, drafts, greedy ? nullptr : &q, conf, keep);
+            if (sp.draft != nullptr) sp.draft->park_threads();
             if (!ok) return ok;
             // A draft model's catch-up after plain steps is not the cost of these drafts.
             draft_s = std::max(0.0, seconds_since(t_step) - drafter->catch_up_seconds());

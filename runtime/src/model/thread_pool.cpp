@@ -36,6 +36,7 @@ void ThreadPool::run_impl(Trampoline t, void* fn) {
         t(fn, 0, 1);
         return;
     }
+    park_.store(false, std::memory_order_relaxed);
     job_ = t;
     job_arg_ = fn;
     running_.store(n_ - 1, std::memory_order_relaxed);
@@ -67,7 +68,9 @@ void ThreadPool::worker_loop(int ith) {
         int spins = 0;
         while (gen == seen) {
             PYLON_CPU_RELAX();
-            if (++spins % kSpinBatch == 0 && std::chrono::steady_clock::now() > deadline) {
+            if (++spins % kSpinBatch == 0 &&
+                (park_.load(std::memory_order_relaxed) ||
+                 std::chrono::steady_clock::now() > deadline)) {
                 // Sleep under the mutex: wake_all() bumps the generation under it too, so
                 // no wake-up is lost (libstdc++ 12's atomic::wait can lose one).
                 std::unique_lock lock(sleep_mu_);

@@ -121,6 +121,9 @@ public:
 
     const Model& model() const noexcept { return *model_; }
     int n_threads() const noexcept { return pool_.size(); }
+    // Lets this context's idle worker threads sleep now rather than spin for the next eval:
+    // call it when another context (a draft model) is about to run on the same cores.
+    void park_threads() noexcept { pool_.park(); }
     kernels::Isa isa() const noexcept { return kernels_->isa; }
     std::size_t kv_cache_bytes() const noexcept;
 

@@ -32,6 +32,11 @@ public:
         run_impl(&invoke<std::remove_reference_t<F>>, &fn);
     }
 
+    // Lets idle workers sleep now instead of spinning for the next job (another pool is about
+    // to use the cores: a speculative draft model's, or the target's after drafting). Undone by
+    // the next run().
+    void park() noexcept { park_.store(true, std::memory_order_release); }
+
     // Waits until all size() threads of the current run() have called barrier(). Only valid
     // inside run(), called by every thread the same number of times.
     void barrier() noexcept;
@@ -64,6 +69,7 @@ private:
     alignas(64) std::atomic<int> barrier_count_{0};
     alignas(64) std::atomic<std::uint32_t> barrier_gen_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<bool> park_{false};
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
 };
