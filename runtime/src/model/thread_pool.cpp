@@ -68,15 +68,13 @@ void ThreadPool::worker_loop(int ith) {
         int spins = 0;
         while (gen == seen) {
             PYLON_CPU_RELAX();
-            if (++spins % kSpinBatch == 0 &&
-                (park_.load(std::memory_order_relaxed) ||
-                 std::chrono::steady_clock::now() > deadline)) {
+            if (++spins % kSpinBatch == 0 && (park_.load(std::memory_order_relaxed) ||
+                                              std::chrono::steady_clock::now() > deadline)) {
                 // Sleep under the mutex: wake_all() bumps the generation under it too, so
                 // no wake-up is lost (libstdc++ 12's atomic::wait can lose one).
                 std::unique_lock lock(sleep_mu_);
-                sleep_cv_.wait(lock, [&] {
-                    return job_gen_.load(std::memory_order_acquire) != seen;
-                });
+                sleep_cv_.wait(lock,
+                               [&] { return job_gen_.load(std::memory_order_acquire) != seen; });
             }
             gen = job_gen_.load(std::memory_order_acquire);
         }
