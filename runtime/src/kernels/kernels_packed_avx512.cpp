@@ -103,10 +103,8 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
         const unsigned char* q = panel + L.quants(b);
         __m512i w[8];
         if constexpr (kQ4) {
-            if constexpr (T == 1) {
-                for (int j = 0; j < 4; ++j) {
-                    _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + 64 * j), _MM_HINT_T0);
-                }
+            for (int j = 0; j < 4; ++j) {
+                _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + 64 * j), _MM_HINT_T0);
             }
 #pragma GCC unroll 4
             for (int j = 0; j < 4; ++j) {
@@ -115,10 +113,8 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
                 w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
             }
         } else {
-            if constexpr (T == 1) {
-                for (int j = 0; j < 8; ++j) {
-                    _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + 64 * j), _MM_HINT_T0);
-                }
+            for (int j = 0; j < 8; ++j) {
+                _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + 64 * j), _MM_HINT_T0);
             }
 #pragma GCC unroll 8
             for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(q + 64 * j);
