@@ -44,11 +44,10 @@ constexpr int kTokens = 2;
 constexpr std::size_t kActBlock = sizeof(BlockQ8_0);
 // Decode prefetches the panel stream this far ahead.
 constexpr std::size_t kAhead = 8192;
-// Decode reads this many panel runs side by side (kernel_bench, cold, one thread: 10-12 GB/s with
-// one, 13-16 with four, 14-18 with eight; Q4_0's block order keeps four runs' accumulators in
-// registers, Q8_0's eight-lane order spills them at any count above two, which costs nothing
-// while the loads wait for memory).
-constexpr int kStreamsBlock = 4;
+// Decode in the eight-lane order reads this many panel runs side by side (kernel_bench, cold,
+// one thread: 10-12 GB/s with one, 13-16 with four, 14-18 with eight; its accumulators spill at
+// any count above two, which costs nothing while the loads wait for memory). The block order
+// reads four (kBlockStreams), whose accumulators stay in registers.
 constexpr int kStreamsGroups = 8;
 
 struct Layout {
@@ -83,6 +82,16 @@ std::int32_t load_i32(const unsigned char* p) {
     std::int32_t v;
     std::memcpy(&v, p, 4);
     return v;
+}
+
+// The eight-lane order's final sum of a row's group accumulators: hsum_float_8's tree (groups g
+// and g + 4, then (0 + 2) + (1 + 3)).
+__m512 hsum8(const __m512* acc) {
+    const __m512 r0 = _mm512_add_ps(acc[4], acc[0]);
+    const __m512 r1 = _mm512_add_ps(acc[5], acc[1]);
+    const __m512 r2 = _mm512_add_ps(acc[6], acc[2]);
+    const __m512 r3 = _mm512_add_ps(acc[7], acc[3]);
+    return _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
 }
 
 // kQ4: the panel holds Q4_0 nibbles (else bytes, Q8_0's layout). kBlock: the rounding of
@@ -153,13 +162,7 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
             _mm512_mask_storeu_ps(y + static_cast<std::size_t>(t) * ldy, m, acc[t][0]);
             continue;
         }
-        // hsum_float_8's tree: groups g and g+4, then (0+2) + (1+3).
-        const __m512 r0 = _mm512_add_ps(acc[t][4], acc[t][0]);
-        const __m512 r1 = _mm512_add_ps(acc[t][5], acc[t][1]);
-        const __m512 r2 = _mm512_add_ps(acc[t][6], acc[t][2]);
-        const __m512 r3 = _mm512_add_ps(acc[t][7], acc[t][3]);
-        const __m512 sum = _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
-        _mm512_mask_storeu_ps(y + static_cast<std::size_t>(t) * ldy, m, sum);
+        _mm512_mask_storeu_ps(y + static_cast<std::size_t>(t) * ldy, m, hsum8(acc[t]));
     }
 }
 
@@ -167,15 +170,15 @@ void tile(const unsigned char* panel, const Layout& L, const unsigned char* cons
 // bandwidth grows with the number of concurrent sequential streams (the L2 streamer follows each;
 // measured here 10 GB/s for one stream, 14-16 GB/s for four). Every row is summed exactly as in
 // tile<1, ...>, so the bits do not depend on S.
-template <int S, bool kBlock>
+
+template <int S>
 void decode_streams(const unsigned char* const* panels, const Layout& L, const unsigned char* act,
                     const ActInfo* info, float* const* ys, const __mmask16* ms) {
-    constexpr int kAcc = kBlock ? 1 : 8;
-    __m512 acc[S][kAcc];
+    __m512 acc[S][8];
 #pragma GCC unroll 8
     for (int s = 0; s < S; ++s) {
 #pragma GCC unroll 8
-        for (int g = 0; g < kAcc; ++g) acc[s][g] = _mm512_setzero_ps();
+        for (int g = 0; g < 8; ++g) acc[s][g] = _mm512_setzero_ps();
     }
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (std::size_t b = 0; b < L.nb; ++b) {
@@ -193,20 +196,7 @@ void decode_streams(const unsigned char* const* panels, const Layout& L, const u
                 _mm512_cvtph_ps(
                     _mm256_load_si256(reinterpret_cast<const __m256i*>(panels[s] + soff))),
                 da);
-            if constexpr (kBlock) {
-                __m512i s0 = _mm512_set1_epi32(in.seed_sum), s1 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; ++j) {
-                    const __m512i x = _mm512_load_si512(q + 64 * j);
-                    // Vector j's low nibbles are group j, its high ones group j + 4.
-                    s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(x, low),
-                                             _mm512_set1_epi32(load_i32(a + 4 * j)));
-                    s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(x, 4), low),
-                                             _mm512_set1_epi32(load_i32(a + 4 * j + 16)));
-                }
-                acc[s][0] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[s][0]);
-            } else if (L.q4) {
+            if (L.q4) {
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; ++j) {
                     const __m512i x = _mm512_load_si512(q + 64 * j);
@@ -232,18 +222,7 @@ void decode_streams(const unsigned char* const* panels, const Layout& L, const u
         }
     }
 #pragma GCC unroll 8
-    for (int s = 0; s < S; ++s) {
-        if constexpr (kBlock) {
-            _mm512_mask_storeu_ps(ys[s], ms[s], acc[s][0]);
-        } else {
-            const __m512 r0 = _mm512_add_ps(acc[s][4], acc[s][0]);
-            const __m512 r1 = _mm512_add_ps(acc[s][5], acc[s][1]);
-            const __m512 r2 = _mm512_add_ps(acc[s][6], acc[s][2]);
-            const __m512 r3 = _mm512_add_ps(acc[s][7], acc[s][3]);
-            const __m512 sum = _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
-            _mm512_mask_storeu_ps(ys[s], ms[s], sum);
-        }
-    }
+    for (int s = 0; s < S; ++s) _mm512_mask_storeu_ps(ys[s], ms[s], hsum8(acc[s]));
 }
 
 using TileFn = void (*)(const unsigned char*, const Layout&, const unsigned char* const*,
@@ -438,33 +417,28 @@ bool run_panels(const Layout& L, std::size_t k, bool blocks, std::size_t r0, std
         const std::size_t hi = r1 - first < kRows ? r1 - first : kRows;
         return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
     };
-    if (n == 1 && streams) {
-        // Decode: the panels are split into S contiguous runs, read side by side (`streams` is
-        // only set for weights packed at load, whose panel_of never fails).
-        auto go = [&]<int S, bool kB>() {
-            const std::size_t p_begin = r0 / kRows, p_end = (r1 + kRows - 1) / kRows;
-            const std::size_t per = (p_end - p_begin) / S;
-            const unsigned char* ps[S];
-            float* ys[S];
-            __mmask16 ms[S];
-            auto one = [&](int i, std::size_t p) {
-                ps[i] = panel_of(p);
-                ys[i] = y + p * kRows;
-                ms[i] = mask_of(p);
-            };
-            for (std::size_t i = 0; i < per; ++i) {
-                for (int j = 0; j < S; ++j) one(j, p_begin + static_cast<std::size_t>(j) * per + i);
-                decode_streams<S, kB>(ps, L, abytes, info, ys, ms);
-            }
-            for (std::size_t p = p_begin + S * per; p < p_end; ++p) {
-                one(0, p);
-                decode_streams<1, kB>(ps, L, abytes, info, ys, ms);
-            }
+    if (n == 1 && streams && !blocks) {
+        // Decode in the eight-lane order: the panels are split into kStreamsGroups contiguous
+        // runs, read side by side (`streams` is only set for weights packed at load, whose
+        // panel_of never fails). The block order's decode is tile_q4_blocks<1, 4> below.
+        constexpr int S = kStreamsGroups;
+        const std::size_t p_begin = r0 / kRows, p_end = (r1 + kRows - 1) / kRows;
+        const std::size_t per = (p_end - p_begin) / S;
+        const unsigned char* ps[S];
+        float* ys[S];
+        __mmask16 ms[S];
+        auto one = [&](int i, std::size_t p) {
+            ps[i] = panel_of(p);
+            ys[i] = y + p * kRows;
+            ms[i] = mask_of(p);
         };
-        if (blocks) {
-            go.template operator()<kStreamsBlock, true>();
-        } else {
-            go.template operator()<kStreamsGroups, false>();
+        for (std::size_t i = 0; i < per; ++i) {
+            for (int j = 0; j < S; ++j) one(j, p_begin + static_cast<std::size_t>(j) * per + i);
+            decode_streams<S>(ps, L, abytes, info, ys, ms);
+        }
+        for (std::size_t p = p_begin + S * per; p < p_end; ++p) {
+            one(0, p);
+            decode_streams<1>(ps, L, abytes, info, ys, ms);
         }
         if (info != stack_info) std::free(info);
         return true;
