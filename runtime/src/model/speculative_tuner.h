@@ -135,6 +135,7 @@ public:
         if (sampled > 0) s_.add(sample_s / sampled);
         if (dc.first_s >= 0) d0_.add(dc.first_s);
         if (dc.next > 0) d1_.add(dc.next_s / dc.next);
+        const bool probe = drafted > 0 && exploring_;
         if (drafted > 0) {
             ++cycles_;
             const bool rejected = accepted < drafted;
@@ -146,7 +147,8 @@ public:
         if (!sp_.adaptive || v1_.empty()) return;
         const int before = k_;
         k_ = best_k();
-        if (k_ == 0 && before > 0) {
+        if (k_ == 0 && (before > 0 || probe)) {
+            // Speculation lost again (or a probe did not win it back): probe half as often.
             since_spec_ = 0;
             explore_every_ = std::min(explore_every_ * 2, kExploreMax);
         } else if (k_ > 0 && before == 0) {
