@@ -539,8 +539,9 @@ bool run_panels(const Layout& L, std::size_t k, bool blocks, std::size_t r0, std
                 (blocks ? kTiles<false, true> : kTiles<false, false>)[nt - 1](unpacked, U, acts,
                                                                               infos, out, ldy, m);
             } else if (L.q4) {
-                (blocks ? kTiles<true, true> : kTiles<true, false>)[nt - 1](panel, L, acts, infos,
-                                                                            out, ldy, m);
+                // Q4_0 in the group order, one or two tokens (the block order took every batch
+                // up to kBlockBatchMax above).
+                kTiles<true, false>[nt - 1](panel, L, acts, infos, out, ldy, m);
             } else {
                 kTiles<false, false>[nt - 1](panel, L, acts, infos, out, ldy, m);
             }
