@@ -230,7 +230,7 @@ float vec_row(const E* x, const E* a, std::size_t k) {
     }
     if constexpr (std::is_same_v<E, float>) {  // GCC's code for ggml's loop (portable path)
         float sum = main;
-        const std::size_t fused = np + (k - np) / 4 * 4;
+        const std::size_t fused = np + (k - np) / 8 * 8;
         for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
         __m128 s = _mm_set_ss(sum);
         for (std::size_t i = fused; i < k; ++i) {

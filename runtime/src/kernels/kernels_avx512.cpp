@@ -220,7 +220,7 @@ void vec_rows(const typename L::Elem* const* rows, const typename L::Elem* a, st
         if constexpr (std::is_same_v<typename L::Elem, float>) {
             // GCC's code for ggml's leftover loop (see the portable path).
             float sum = main[r];
-            const std::size_t fused = np + (k - np) / 4 * 4;
+            const std::size_t fused = np + (k - np) / 8 * 8;
             for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
             __m128 s = _mm_set_ss(sum);
             for (std::size_t i = fused; i < k; ++i) {
