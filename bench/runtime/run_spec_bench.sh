@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Speculative decoding against plain decoding, measured alternately in one run (the machine is
-# shared and noisy: each round runs plain then speculative for every case; the summary reports
-# medians over rounds and the ratio of the medians). Greedy decoding, so every speculative run's
-# tokens are also checked to equal the plain run's.
+# shared and noisy: each round runs plain and speculative back to back for every case, plain
+# first in odd rounds and speculative first in even ones; the summary reports medians over
+# rounds, the ratio of the medians, and the median of each round's own ratio). Greedy
+# decoding, so every speculative run's tokens are also checked to equal the plain run's.
 #
 # Cases:
 #   pair-q4_0, pair-q8_0  the synthetic draft/target pair (`pylon model synth-pair`, defaults:
@@ -12,6 +13,8 @@
 #   lookup-kjv            prompt lookup on an extraction-style prompt (a held-out KJV passage,
 #                         then its opening again) with the trained kjv10M Q8_0 model
 #   lookup-kjv-q4_0       the same with kjv10M Q4_0
+#   lookup-kjv-f32        the same with kjv10M F32 (42 MiB: the one trained model here whose
+#                         decode is bandwidth-bound, as a device's models are)
 #   draft-kjv             the trained kjv10M / kjv640K pair (~40% agreement): real worst case
 # The kjv cases need ../shared/models/trained (SHARED_MODELS=...); they are skipped without it.
 #
@@ -25,7 +28,7 @@ ROUNDS="${ROUNDS:-5}"
 THREADS="${THREADS:-1 2}"
 N="${N:-256}"
 SHARED_MODELS="${SHARED_MODELS:-$ROOT/../shared/models}"
-CASES="${CASES:-pair-q4_0 pair-q8_0 pair-low lookup-kjv lookup-kjv-q4_0 draft-kjv}"
+CASES="${CASES:-pair-q4_0 pair-q8_0 pair-low lookup-kjv lookup-kjv-q4_0 lookup-kjv-f32 draft-kjv}"
 DATA="$ROOT/tests/data/runtime"
 mkdir -p "$OUT/models"
 
@@ -50,13 +53,14 @@ for c in $CASES; do
             SPEC[$c]="--draft $OUT/models/$c-draft.gguf"
             PROMPT[$c]="-p Once upon a time, there was a little robot who"
             ;;
-        lookup-kjv | lookup-kjv-q4_0 | draft-kjv)
+        lookup-kjv | lookup-kjv-q4_0 | lookup-kjv-f32 | draft-kjv)
             if [ ! -f "$KJV/kjv10M-q8_0.gguf" ]; then
                 echo "skipping $c: no $KJV/kjv10M-q8_0.gguf" >&2
                 continue
             fi
             MODEL[$c]="$KJV/kjv10M-q8_0.gguf"
             [ "$c" = lookup-kjv-q4_0 ] && MODEL[$c]="$KJV/kjv10M-q4_0.gguf"
+            [ "$c" = lookup-kjv-f32 ] && MODEL[$c]="$KJV/kjv10M-f32.gguf"
             if [ "$c" != draft-kjv ]; then
                 SPEC[$c]="--lookup"
                 # An extraction-style prompt: a passage, then its opening again ("repeat it").
@@ -78,7 +82,10 @@ for round in $(seq 1 "$ROUNDS"); do
     for c in $CASES; do
         [ -n "${MODEL[$c]:-}" ] || continue
         for t in $THREADS; do
-            for mode in plain spec; do
+            # Alternate which mode goes first, so drift within a round favours neither.
+            modes="plain spec"
+            [ $((round % 2)) -eq 0 ] && modes="spec plain"
+            for mode in $modes; do
                 extra=()
                 [ "$mode" = spec ] && read -r -a extra <<< "${SPEC[$c]}"
                 read -r -a prompt <<< "${PROMPT[$c]}"
@@ -100,16 +107,22 @@ rows = [json.loads(l) for l in open(out + "/results.jsonl")]
 groups = {}
 for r in rows:
     groups.setdefault((r["case"], r["threads"]), {}).setdefault(r["mode"], []).append(r)
-lines = ["| case | threads | plain tok/s (median) | speculative tok/s (median) | speed-up | acceptance | mean accepted length | same tokens |",
-         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+lines = ["| case | threads | plain tok/s (median) | speculative tok/s (median) | speed-up | per-round speed-ups (median) | acceptance | mean accepted length | same tokens |",
+         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
 for (case, t), g in groups.items():
     plain = statistics.median(r["decode_tok_s"] for r in g["plain"])
     spec = statistics.median(r["decode_tok_s"] for r in g["spec"])
+    # Each round's speculative run against the plain run next to it in time.
+    by_round = {}
+    for r in g["plain"] + g["spec"]:
+        by_round.setdefault(r["round"], {})[r["mode"]] = r["decode_tok_s"]
+    per_round = sorted(v["spec"] / v["plain"] for v in by_round.values() if len(v) == 2)
+    per_round_s = " ".join(f"{x:.2f}" for x in per_round)
     s = [r["speculative"] for r in g["spec"]]
     acc = sum(x["accepted"] for x in s) / max(1, sum(x["drafted"] for x in s))
     mal = statistics.median(x["mean_accepted_length"] for x in s)
     same = all(p["generated_token_ids"] == q["generated_token_ids"] for p in g["plain"] for q in g["spec"])
-    lines.append(f"| {case} | {t} | {plain:.1f} | {spec:.1f} | {spec / plain:.2f}x | {100 * acc:.1f}% | {mal:.2f} | {'yes' if same else 'NO'} |")
+    lines.append(f"| {case} | {t} | {plain:.1f} | {spec:.1f} | {spec / plain:.2f}x | {statistics.median(per_round):.2f}x ({per_round_s}) | {100 * acc:.1f}% | {mal:.2f} | {'yes' if same else 'NO'} |")
 text = "\n".join(lines) + "\n"
 open(out + "/summary.md", "w").write(text)
 print(text)

@@ -222,6 +222,20 @@ TEST_CASE("kernels: every supported table gives the portable products bit for bi
                                                   mag[t * rows + r]));
                                 }
                             }
+                            // gemm_lone: every token gets the bits it gets alone (n = 1).
+                            std::vector<float> alone(n * ldy, 1234.5f), lone(n * ldy, 1234.5f),
+                                port_lone(n * ldy, 1234.5f);
+                            for (std::size_t t = 0; t < n; ++t) {
+                                port.gemm(type, w.bytes.data(), w.stride, k, rows, r0, r1,
+                                          act.data() + t * as, 1, alone.data() + t * ldy, ldy);
+                            }
+                            kt.gemm_lone(type, w.bytes.data(), w.stride, k, rows, r0, r1,
+                                         act.data(), n, lone.data(), ldy);
+                            port.gemm_lone(type, w.bytes.data(), w.stride, k, rows, r0, r1,
+                                           act.data(), n, port_lone.data(), ldy);
+                            REQUIRE(std::memcmp(lone.data(), alone.data(), 4 * alone.size()) == 0);
+                            REQUIRE(std::memcmp(port_lone.data(), alone.data(), 4 * alone.size()) ==
+                                    0);
                         }
                     }
                 }

@@ -250,10 +250,11 @@ template <class E>
 void vec_rows(const unsigned char* W, std::size_t w_stride, std::size_t k, std::size_t r0,
               std::size_t r1, const unsigned char* A, std::size_t a_stride, std::size_t n, float* y,
               std::size_t ldy) {
-    for (std::size_t t = 0; t < n; ++t) {
-        const E* a = reinterpret_cast<const E*>(A + t * a_stride);
-        for (std::size_t r = r0; r < r1; ++r) {
-            y[t * ldy + r] = vec_row(reinterpret_cast<const E*>(W + r * w_stride), a, k);
+    // Rows outer, tokens inner: the weights stream once, later tokens read the row from L1.
+    for (std::size_t r = r0; r < r1; ++r) {
+        const E* x = reinterpret_cast<const E*>(W + r * w_stride);
+        for (std::size_t t = 0; t < n; ++t) {
+            y[t * ldy + r] = vec_row(x, reinterpret_cast<const E*>(A + t * a_stride), k);
         }
     }
 }
@@ -426,8 +427,29 @@ void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::s
               static_cast<const unsigned char*>(A), a_stride, n, y, ldy);
 }
 
+void gemm_lone(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+               std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+               std::size_t ldy) {
+    switch (w) {
+        case GgmlType::F32:
+            vec_rows<float>(static_cast<const unsigned char*>(W), w_stride, k, r0, r1,
+                            static_cast<const unsigned char*>(A), pad64(k * sizeof(float)), n, y,
+                            ldy);
+            return;
+        case GgmlType::F16:
+            vec_rows<std::uint16_t>(static_cast<const unsigned char*>(W), w_stride, k, r0, r1,
+                                    static_cast<const unsigned char*>(A),
+                                    pad64(k * sizeof(std::uint16_t)), n, y, ldy);
+            return;
+        default:  // quantized products are summed alike for any n
+            gemm(w, W, w_stride, k, m, r0, r1, A, n, y, ldy);
+            return;
+    }
+}
+
 constexpr Kernels kAvx2Kernels{
-    Isa::avx2, prepare_act, gemm, f32_to_f16_row, f16_to_f32_row, nullptr, nullptr, nullptr,
+    Isa::avx2,      prepare_act, gemm,    gemm_lone, f32_to_f16_row,
+    f16_to_f32_row, nullptr,     nullptr, nullptr,
 };
 
 }  // namespace

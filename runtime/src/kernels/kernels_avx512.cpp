@@ -237,6 +237,105 @@ void vec_rows(const typename L::Elem* const* rows, const typename L::Elem* a, st
     }
 }
 
+// The same order for one weight row and T tokens at once (a batch that must keep every token's
+// lone bits: gemm_lone): each 64-element step of the row is loaded once and multiplied into
+// the T tokens' own 4 x 16 lanes, so the weights stream once while the arithmetic of the other
+// tokens overlaps it. The row is prefetched `ahead` bytes ahead when kPrefetch.
+template <class L, int T, bool kPrefetch>
+void vec_tokens(const typename L::Elem* x, const typename L::Elem* const* acts, std::size_t k,
+                float* y, std::size_t ldy, std::size_t ahead) {
+    const std::size_t np = k & ~std::size_t{63};
+    float main[T];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) main[t] = 0.0f;
+    if (np > 0) {
+        __m512 acc[T][4];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            for (int u = 0; u < 4; ++u) acc[t][u] = _mm512_setzero_ps();
+        }
+        for (std::size_t i = 0; i < np; i += 64) {
+            if constexpr (kPrefetch) {
+                // 64 elements: four cache lines of F32, two of F16.
+                constexpr std::size_t kLine = 64 / sizeof(typename L::Elem);
+#pragma GCC unroll 4
+                for (std::size_t l = 0; l < 64; l += kLine) {
+                    _mm_prefetch(reinterpret_cast<const char*>(x + i + l) + ahead, _MM_HINT_T0);
+                }
+            }
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; ++u) {
+                const __m512 xv = L::load(x + i + 16 * u);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    acc[t][u] = _mm512_fmadd_ps(xv, L::load(acts[t] + i + 16 * u), acc[t][u]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            const __m512 s02 = _mm512_add_ps(acc[t][0], acc[t][2]);
+            const __m512 s13 = _mm512_add_ps(acc[t][1], acc[t][3]);
+            main[t] = _mm512_reduce_add_ps(_mm512_add_ps(s02, s13));
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        const typename L::Elem* a = acts[t];
+        float* out = y + static_cast<std::size_t>(t) * ldy;
+        if constexpr (std::is_same_v<typename L::Elem, float>) {
+            // GCC's code for ggml's leftover loop (see the portable path).
+            float sum = main[t];
+            const std::size_t fused = np + (k - np) / 8 * 8;
+            for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
+            __m128 s = _mm_set_ss(sum);
+            for (std::size_t i = fused; i < k; ++i) {
+                s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
+            }
+            *out = _mm_cvtss_f32(s);
+        } else {
+            double sum = main[t];
+            for (std::size_t i = np; i < k; ++i) {
+                sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
+            }
+            *out = static_cast<float>(sum);
+        }
+    }
+}
+
+template <class L>
+using VecTokens = void (*)(const typename L::Elem*, const typename L::Elem* const*, std::size_t,
+                           float*, std::size_t, std::size_t);
+
+// gemm_lone for F32/F16: rows outer, up to kLoneT tokens per pass over a row (the first pass
+// streams it from memory, later ones read it from L1).
+template <class L>
+void gemm_float_lone(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t r0,
+                     std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+    constexpr std::size_t kLoneT = 6;
+    static constexpr VecTokens<L> kFirst[kLoneT] = {vec_tokens<L, 1, true>, vec_tokens<L, 2, true>,
+                                                    vec_tokens<L, 3, true>, vec_tokens<L, 4, true>,
+                                                    vec_tokens<L, 5, true>, vec_tokens<L, 6, true>};
+    static constexpr VecTokens<L> kLater[kLoneT] = {
+        vec_tokens<L, 1, false>, vec_tokens<L, 2, false>, vec_tokens<L, 3, false>,
+        vec_tokens<L, 4, false>, vec_tokens<L, 5, false>, vec_tokens<L, 6, false>};
+    using Elem = typename L::Elem;
+    const std::size_t a_stride = act_row_bytes(w, k);
+    const auto* wbytes = static_cast<const unsigned char*>(W);
+    const auto* abytes = static_cast<const unsigned char*>(A);
+    const Elem* acts[kLoneT];
+    for (std::size_t r = r0; r < r1; ++r) {
+        const auto* x = reinterpret_cast<const Elem*>(wbytes + r * w_stride);
+        for (std::size_t t = 0; t < n; t += kLoneT) {
+            const std::size_t nt = n - t < kLoneT ? n - t : kLoneT;
+            for (std::size_t i = 0; i < nt; ++i) {
+                acts[i] = reinterpret_cast<const Elem*>(abytes + (t + i) * a_stride);
+            }
+            (t == 0 ? kFirst : kLater)[nt - 1](x, acts, k, y + t * ldy + r, ldy,
+                                               kPrefetchRows * w_stride);
+        }
+    }
+}
+
 template <class L>
 using VecRows = void (*)(const typename L::Elem* const*, const typename L::Elem*, std::size_t,
                          float*, std::size_t);
@@ -316,8 +415,25 @@ void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::s
     }
 }
 
-constexpr Kernels kTable{Isa::avx512, prepare_act,         gemm,        f32_to_f16,
-                         f16_to_f32,  avx512_packed_bytes, avx512_pack, avx512_gemm_packed};
+void gemm_lone(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+               std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+               std::size_t ldy) {
+    switch (w) {
+        case GgmlType::F32:
+            gemm_float_lone<F32Load>(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            return;
+        case GgmlType::F16:
+            gemm_float_lone<F16Load>(w, W, w_stride, k, r0, r1, A, n, y, ldy);
+            return;
+        default:  // quantized products are summed alike for any n
+            gemm(w, W, w_stride, k, m, r0, r1, A, n, y, ldy);
+            return;
+    }
+}
+
+constexpr Kernels kTable{Isa::avx512,         prepare_act, gemm,
+                         gemm_lone,           f32_to_f16,  f16_to_f32,
+                         avx512_packed_bytes, avx512_pack, avx512_gemm_packed};
 
 }  // namespace
 

@@ -215,12 +215,12 @@ float dot_row(GgmlType w, const void* wrow, const void* arow, std::size_t k, boo
     return sum;
 }
 
-void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
-          std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+void gemm_order(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+                std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+                std::size_t ldy, bool tinyblas) {
     const auto* wbytes = static_cast<const unsigned char*>(W);
     const auto* abytes = static_cast<const unsigned char*>(A);
     const std::size_t a_stride = act_row_bytes(w, k);
-    const bool tinyblas = tinyblas_order(m, n, k);
     const bool q4_blocks = q4_block_order(m);
     for (std::size_t r = r0; r < r1; ++r) {
         for (std::size_t t = 0; t < n; ++t) {
@@ -228,6 +228,17 @@ void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::s
                 dot_row(w, wbytes + r * w_stride, abytes + t * a_stride, k, tinyblas, q4_blocks);
         }
     }
+}
+
+void gemm(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+          std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y, std::size_t ldy) {
+    gemm_order(w, W, w_stride, k, m, r0, r1, A, n, y, ldy, tinyblas_order(m, n, k));
+}
+
+void gemm_lone(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+               std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+               std::size_t ldy) {
+    gemm_order(w, W, w_stride, k, m, r0, r1, A, n, y, ldy, false);
 }
 
 void f32_to_f16(const float* x, std::uint16_t* y, std::size_t n) {
@@ -239,7 +250,7 @@ void f16_to_f32(const std::uint16_t* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = h[x[i]];
 }
 
-constexpr Kernels kTable{Isa::portable, prepare_act, gemm,    f32_to_f16,
+constexpr Kernels kTable{Isa::portable, prepare_act, gemm,    gemm_lone, f32_to_f16,
                          f16_to_f32,    nullptr,     nullptr, nullptr};
 
 }  // namespace

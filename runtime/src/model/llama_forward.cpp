@@ -134,12 +134,9 @@ private:
                 const Weight& w = *j.w;
                 if (invariant_ && n_tokens > 1 && act_class(w.type) != ActClass::q8) {
                     // F32/F16 products are summed in another order for batches (tinyBLAS's):
-                    // one token at a time gives the bits of a lone token.
-                    const std::size_t stride = kernels::act_row_bytes(w.type, w.cols);
-                    for (std::size_t t = 0; t < n_tokens; ++t) {
-                        k_.gemm(w.type, w.data, w.row_stride, w.cols, w.rows, lo - base, hi - base,
-                                j.act + t * stride, 1, j.y + t * j.ldy, j.ldy);
-                    }
+                    // gemm_lone gives every token the bits of a lone token.
+                    k_.gemm_lone(w.type, w.data, w.row_stride, w.cols, w.rows, lo - base, hi - base,
+                                 j.act, n_tokens, j.y, j.ldy);
                 } else if (w.packed == nullptr || w.packed_isa != k_.isa ||
                            !k_.gemm_packed(w.type, w.packed, w.cols, w.rows, lo - base, hi - base,
                                            j.act, n_tokens, j.y, j.ldy)) {

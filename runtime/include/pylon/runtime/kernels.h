@@ -59,6 +59,12 @@ struct Kernels {
     void (*gemm)(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
                  std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
                  std::size_t ldy);
+    // gemm with every activation row summed as it would be alone (n == 1), whatever n: the
+    // bits a token decoded by itself gets, for a batch that must reproduce them (speculative
+    // verification), reading W once for all n rows.
+    void (*gemm_lone)(GgmlType w, const void* W, std::size_t w_stride, std::size_t k, std::size_t m,
+                      std::size_t r0, std::size_t r1, const void* A, std::size_t n, float* y,
+                      std::size_t ldy);
     // Half-precision conversions (round to nearest even).
     void (*f32_to_f16)(const float* x, std::uint16_t* y, std::size_t n);
     void (*f16_to_f32)(const std::uint16_t* x, float* y, std::size_t n);
