@@ -1,6 +1,8 @@
-// The speculative tuner's decisions from injected costs (unit tests of its logic: no model).
+// The speculative tuner's decisions from injected costs, and prompt lookup's drafts (unit
+// tests of their logic: no model).
 #include <catch2/catch.hpp>
 
+#include "model/speculative.h"
 #include "model/speculative_tuner.h"
 
 using namespace pylon::runtime;
@@ -108,4 +110,30 @@ TEST_CASE("tuner: not adaptive always drafts the maximum", "[speculative][tuner]
     Tuner t2(sp, 0.5);
     CHECK(t2.choose(3) == 3);  // capped by the room left
     CHECK(t2.choose(0) == 0);
+}
+
+TEST_CASE("lookup drafts: the latest longest match, copied on into the drafts", "[speculative]") {
+    using pylon::runtime::detail::lookup_drafts;
+    auto drafts = [](std::vector<std::int32_t> h, int k, std::function<bool(int)> keep = {}) {
+        std::vector<std::int32_t> out{99};  // appended after what is there
+        lookup_drafts(
+            h, k, 2, 4, out, keep ? keep : [](int) { return true; });
+        out.erase(out.begin());
+        return out;
+    };
+    // The suffix (3 4) last occurred followed by 5 6 7; an older occurrence is followed by 9.
+    CHECK(drafts({3, 4, 9, 1, 3, 4, 5, 6, 7, 2, 3, 4}, 3) == std::vector<std::int32_t>{5, 6, 7});
+    // The longest suffix wins: (7 3 4) matches where (3 4) alone matched more recently.
+    CHECK(drafts({7, 3, 4, 8, 8, 3, 4, 1, 7, 3, 4}, 2) == std::vector<std::int32_t>{8, 8});
+    // A phrase of period 3 near the end: the copy continues past the end of the history.
+    CHECK(drafts({5, 1, 2, 3, 1, 2, 3, 1, 2}, 7) == std::vector<std::int32_t>{3, 1, 2, 3, 1, 2, 3});
+    // Period 1: a run of one token drafts k of it.
+    CHECK(drafts({4, 6, 6, 6}, 5) == std::vector<std::int32_t>{6, 6, 6, 6, 6});
+    // No match, too short a history, k = 0: nothing.
+    CHECK(drafts({1, 2, 3, 4, 5}, 4).empty());
+    CHECK(drafts({1, 2}, 4).empty());
+    CHECK(drafts({1, 2, 1, 2}, 0).empty());
+    // keep() stops the draft.
+    CHECK(drafts({1, 2, 3, 1, 2, 3, 1, 2}, 6, [](int i) { return i < 2; }) ==
+          std::vector<std::int32_t>{3, 1});
 }

@@ -85,8 +85,7 @@ public:
     virtual Cost last_cost() const { return {}; }
 };
 
-// Prompt lookup: the tokens that followed the most recent earlier occurrence of the history's
-// longest suffix (ngram_max down to ngram_min tokens).
+// Prompt lookup as a drafter (lookup_drafts).
 class LookupDrafter final : public Drafter {
 public:
     explicit LookupDrafter(const SpeculativeParams& sp) : sp_(sp) {}
@@ -94,23 +93,12 @@ public:
     Result<void> draft(const std::vector<std::int32_t>& h, int k, std::vector<std::int32_t>& out,
                        std::vector<std::vector<TokenProb>>* q, std::vector<double>& conf,
                        const Keep& keep) override {
-        const std::size_t len = h.size();
-        for (int n = sp_.ngram_max; n >= sp_.ngram_min; --n) {
-            const auto un = static_cast<std::size_t>(n);
-            if (len <= un) continue;
-            const std::int32_t* suffix = h.data() + len - un;
-            // Candidate starts i with h[i, i+n) == suffix and i + n < len, latest first.
-            for (std::size_t i = len - un; i-- > 0;) {
-                if (!std::equal(suffix, suffix + un, h.data() + i)) continue;
-                for (std::size_t j = i + un; j < len && out.size() < static_cast<std::size_t>(k);
-                     ++j) {
-                    if (!keep(static_cast<int>(out.size()), -1.0)) break;
-                    out.push_back(h[j]);
-                    conf.push_back(-1.0);
-                    if (q != nullptr) q->emplace_back();
-                }
-                return {};
-            }
+        const std::size_t first = out.size();
+        lookup_drafts(h, k, sp_.ngram_min, sp_.ngram_max, out,
+                      [&](int i) { return keep(i, -1.0); });
+        for (std::size_t i = first; i < out.size(); ++i) {
+            conf.push_back(-1.0);
+            if (q != nullptr) q->emplace_back();
         }
         return {};
     }
@@ -223,6 +211,28 @@ private:
 };
 
 }  // namespace
+
+void lookup_drafts(std::span<const std::int32_t> h, int k, int ngram_min, int ngram_max,
+                   std::vector<std::int32_t>& out, const std::function<bool(int)>& keep) {
+    const std::size_t len = h.size();
+    const std::size_t first = out.size();
+    for (int n = ngram_max; n >= ngram_min; --n) {
+        const auto un = static_cast<std::size_t>(n);
+        if (len <= un) continue;
+        const std::int32_t* suffix = h.data() + len - un;
+        // Candidate starts i with h[i, i+n) == suffix and i + n < len, latest first.
+        for (std::size_t i = len - un; i-- > 0;) {
+            if (!std::equal(suffix, suffix + un, h.data() + i)) continue;
+            for (std::size_t j = i + un; out.size() - first < static_cast<std::size_t>(k); ++j) {
+                if (!keep(static_cast<int>(out.size() - first))) break;
+                // j < len: the history; beyond it, the drafts copied so far (j - len is
+                // always below their count: the copy starts before len).
+                out.push_back(j < len ? h[j] : out[first + (j - len)]);
+            }
+            return;
+        }
+    }
+}
 
 Verdict verify_sampled(std::span<const std::vector<TokenProb>> p,
                        std::span<const std::vector<TokenProb>> q,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -50,6 +51,14 @@ struct Emitter {
 // the context when allowed (GenerateOptions::context_shift, or a budget below n_ctx); false when
 // there is no room (the caller ends with stop_reason "context").
 bool make_room(Context& ctx, std::size_t n, const GenerateOptions& options);
+
+// Prompt lookup: appends to `out` up to k tokens that followed the most recent earlier
+// occurrence of the history's longest suffix (ngram_max down to ngram_min tokens), asking
+// keep(i) before draft i. Where that occurrence ends near the end of the history the copy runs
+// on into the drafts themselves, so a phrase repeating with a short period gives a full-length
+// draft rather than only the tokens up to the end.
+void lookup_drafts(std::span<const std::int32_t> h, int k, int ngram_min, int ngram_max,
+                   std::vector<std::int32_t>& out, const std::function<bool(int)>& keep);
 
 // One sampled verification: drafts[i] with draft distributions q[i] (empty: a point mass on the
 // draft, as lookup drafts are) against the target's distributions p[i] after each prefix
