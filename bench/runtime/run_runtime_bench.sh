@@ -12,6 +12,10 @@
 # achieved by decode (bytes of weights read per token x tok/s) next to the machine's memory
 # bandwidth (membw_bench).
 #
+# With LLAMA_BENCH=path/to/llama-bench (llama.cpp b4753 built for this CPU by
+# bench/runtime/llama_ref/build_native.sh), every round also runs llama-bench on each model
+# right after Pylon, and the summary adds those same-run figures and ratios.
+#
 # Usage: bench/runtime/run_runtime_bench.sh          (ROUNDS=3 REPS=3 by default)
 # Output: build/bench-runtime/{results.jsonl,membw.txt,summary.md}
 set -euo pipefail
@@ -34,11 +38,16 @@ done
 
 MODELS=("$DATA"/stories260K-{f32,f16,q8_0,q4_0}.gguf "$OUT"/models/synth110M-{q4_0,q8_0,f32}.gguf)
 : > "$OUT/results.jsonl"
+: > "$OUT/llama.jsonl"
 for round in $(seq 1 "$ROUNDS"); do
     for m in "${MODELS[@]}"; do
         echo "round $round: $(basename "$m")" >&2
         "$BIN/pylon" bench -m "$m" -t 1,2 -p 512 -n 128 -r "$REPS" --json |
             sed "s/^{/{\"round\":$round,/" >> "$OUT/results.jsonl"
+        if [ -n "${LLAMA_BENCH:-}" ]; then
+            "$LLAMA_BENCH" -m "$m" -t 1,2 -p 512 -n 128 -r "$REPS" -o jsonl 2>/dev/null |
+                sed "s/^{/{\"round\":$round,/" >> "$OUT/llama.jsonl"
+        fi
     done
 done
 "$BIN/membw_bench" -t 1,2 > "$OUT/membw.txt"
@@ -58,13 +67,19 @@ for line in open(out + "/results.jsonl"):
     e = rows.setdefault(key, {"pp": [], "tg": [], "bytes": r["weight_bytes_per_token"]})
     e["pp"].append(r["pp_tok_s"])
     e["tg"].append(r["tg_tok_s"])
+here = {}  # llama.cpp measured in this run (LLAMA_BENCH): medians over rounds
+for line in open(out + "/llama.jsonl"):
+    r = json.loads(line)
+    test = "pp" if r["n_prompt"] > 0 else "tg"
+    model = r["model_filename"].rsplit("/", 1)[-1]
+    here.setdefault((model, r["n_threads"], test), []).append(r["avg_ts"])
 membw = {}
 for line in open(out + "/membw.txt"):
     f = line.split()
     if len(f) >= 4 and f[0] == "read":
         membw[int(f[1])] = float(f[3])
-lines = ["| model | threads | pp512 t/s | llama.cpp | ratio | tg128 t/s | llama.cpp | ratio | decode weight GB/s | read GB/s (membw) |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+lines = ["| model | threads | pp512 t/s | llama.cpp | ratio | llama.cpp here | ratio here | tg128 t/s | llama.cpp | ratio | llama.cpp here | ratio here | decode weight GB/s | read GB/s (membw) |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for (model, th), e in rows.items():
     pp, tg = statistics.median(e["pp"]), statistics.median(e["tg"])
     rpp = ref.get((model, th, "pp")); rtg = ref.get((model, th, "tg"))
@@ -72,9 +87,13 @@ for (model, th), e in rows.items():
     rtg = statistics.mean(rtg) if rtg else None
     fmt = lambda v: f"{v:.0f}" if v is not None else "–"
     ratio = lambda a, b: f"{a / b:.2f}x" if b else "–"
+    hpp = here.get((model, th, "pp")); htg = here.get((model, th, "tg"))
+    hpp = statistics.median(hpp) if hpp else None
+    htg = statistics.median(htg) if htg else None
     gbs = e["bytes"] * tg / 1e9
-    lines.append(f"| {model} | {th} | {pp:.0f} | {fmt(rpp)} | {ratio(pp, rpp)} | {tg:.0f} | {fmt(rtg)} | "
-                 f"{ratio(tg, rtg)} | {gbs:.2f} | {membw.get(th, float('nan')):.2f} |")
+    lines.append(f"| {model} | {th} | {pp:.0f} | {fmt(rpp)} | {ratio(pp, rpp)} | {fmt(hpp)} | {ratio(pp, hpp)} | "
+                 f"{tg:.0f} | {fmt(rtg)} | {ratio(tg, rtg)} | {fmt(htg)} | {ratio(tg, htg)} | "
+                 f"{gbs:.2f} | {membw.get(th, float('nan')):.2f} |")
 open(out + "/summary.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
