@@ -118,3 +118,64 @@ TEST_CASE("attention: every kernel path gives the portable path's bits", "[runti
     }
     if (compared == 0) WARN("no SIMD path on this CPU; only the portable path was checked");
 }
+
+TEST_CASE("attention: a group of jobs on one KV head gives each job its own bits",
+          "[runtime][attention]") {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    int compared = 0;
+    for (std::size_t hd : {32u, 64u, 128u}) {
+        for (std::size_t base : {1u, 15u, 31u, 60u, 97u, 255u}) {
+            for (std::size_t count = 1; count <= detail::kGroupMax; ++count) {
+                // `count` jobs: heads sharing the KV head, tokens at consecutive positions.
+                const std::size_t n_max = base + count;
+                Case c = make_case(rng, hd, n_max, 1.0f);
+                std::vector<std::vector<float>> qs(count), s(count), qf(count);
+                std::vector<std::vector<std::uint16_t>> q16(count), p16(count);
+                std::vector<std::vector<float>> got(count), want(count);
+                std::vector<detail::HeadJob> jobs(count);
+                std::vector<detail::HeadScratch> scratch(count);
+                const std::size_t pad = (n_max + 31) / 32 * 32 + 32;
+                for (std::size_t g = 0; g < count; ++g) {
+                    qs[g].resize(hd);
+                    for (auto& x : qs[g]) x = nd(rng) * (g % 2 == 0 ? 0.5f : 2.0f);
+                    s[g].assign(pad, NAN);
+                    qf[g].assign(hd + 32, NAN);
+                    q16[g].assign(hd + 32, 0);
+                    p16[g].assign(pad, 0x7e00);
+                    got[g].assign(hd, NAN);
+                    want[g].assign(hd, NAN);
+                    detail::HeadJob& j = jobs[g];
+                    j.q = qs[g].data();
+                    j.k = c.k.data();
+                    j.k_stride = c.group_stride;
+                    j.v = c.v.data();
+                    j.v_stride = c.v_stride;
+                    j.hd = hd;
+                    j.n_kv = base + 1 + g / 2;  // two heads per token
+                    j.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+                    j.batched = false;
+                    scratch[g] = {s[g].data(), qf[g].data(), q16[g].data(), p16[g].data()};
+                }
+                for (auto isa :
+                     {kernels::Isa::portable, kernels::Isa::avx2, kernels::Isa::avx512}) {
+                    if (!kernels::isa_supported(isa)) continue;
+                    for (std::size_t g = 0; g < count; ++g) {
+                        jobs[g].out = want[g].data();
+                        detail::attend_for(isa)(jobs[g], scratch[g]);
+                        jobs[g].out = got[g].data();
+                    }
+                    detail::attend_group_for(isa)(jobs.data(), count, scratch.data());
+                    for (std::size_t g = 0; g < count; ++g) {
+                        INFO(kernels::isa_name(isa) << " hd " << hd << " base " << base << " count "
+                                                    << count << " job " << g);
+                        REQUIRE(std::isfinite(want[g][0]));
+                        CHECK(std::memcmp(got[g].data(), want[g].data(), hd * sizeof(float)) == 0);
+                        ++compared;
+                    }
+                }
+            }
+        }
+    }
+    CHECK(compared > 0);
+}

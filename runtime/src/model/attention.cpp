@@ -102,4 +102,23 @@ AttendFn attend_for(kernels::Isa isa) {
     return attend_portable;
 }
 
+void attend_group_portable(const HeadJob* jobs, std::size_t count, const HeadScratch* scratch) {
+    for (std::size_t i = 0; i < count; ++i) attend_portable(jobs[i], scratch[i]);
+}
+
+#if defined(PYLON_X86_KERNELS)
+void attend_group_avx2(const HeadJob* jobs, std::size_t count, const HeadScratch* scratch) {
+    for (std::size_t i = 0; i < count; ++i) attend_avx2(jobs[i], scratch[i]);
+}
+#endif
+
+AttendGroupFn attend_group_for(kernels::Isa isa) {
+#if defined(PYLON_X86_KERNELS)
+    if (isa == kernels::Isa::avx512) return attend_group_avx512;
+    if (isa == kernels::Isa::avx2) return attend_group_avx2;
+#endif
+    (void)isa;
+    return attend_group_portable;
+}
+
 }  // namespace pylon::runtime::detail

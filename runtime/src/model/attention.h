@@ -71,6 +71,20 @@ void attend_avx512(const HeadJob& job, const HeadScratch& scratch);
 // The version for a kernel path (defined out of line: PYLON_X86_KERNELS is private to the library).
 AttendFn attend_for(kernels::Isa isa);
 
+// Up to kGroupMax jobs on one KV head (the same k, v, k_stride, v_stride and hd), for example
+// the query heads of a GQA group and neighbouring tokens of a batch kept in the lone-token
+// order (speculative verification), each with its own scratch[i]. Every job gets exactly the
+// bits attend gives it alone; the AVX-512 version reads each key and value row once for all of
+// them where it can (lone-token jobs, hd % 64 == 0), the others run the jobs one by one.
+constexpr std::size_t kGroupMax = 6;
+using AttendGroupFn = void (*)(const HeadJob* jobs, std::size_t count, const HeadScratch* scratch);
+void attend_group_portable(const HeadJob* jobs, std::size_t count, const HeadScratch* scratch);
+#if defined(PYLON_X86_KERNELS)
+void attend_group_avx2(const HeadJob* jobs, std::size_t count, const HeadScratch* scratch);
+void attend_group_avx512(const HeadJob* jobs, std::size_t count, const HeadScratch* scratch);
+#endif
+AttendGroupFn attend_group_for(kernels::Isa isa);
+
 // The SwiGLU gate in place, g[i] <- silu(g[i]) * u[i], with ggml's rounding (AVX-512 build):
 // silu(x) = x / (1 + expf(-x)) with the ARM optimized-routines expf for each whole group of 16
 // and libm's expf for the n % 16 left over. The attention kernels share that expf, hence here.

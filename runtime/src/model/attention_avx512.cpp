@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/attention.h"
@@ -153,6 +154,66 @@ void dot_ggml16(const float* x, const std::uint16_t* const y[16], std::size_t n,
         }
     }
 }
+
+// dot_ggml16 for G vectors x[g] against the same 16 half rows y[r], n elements: each row's
+// 64-element chunks are loaded (and converted) once for all G; out[g][r] gets exactly
+// dot_ggml16(x[g], y, n)[r]. G <= kGroupMax.
+template <int G>
+void dot_ggml16_multi(const float* const x[], const std::uint16_t* const y[16], std::size_t n,
+                      float* const out[]) {
+    const std::size_t np = n & ~std::size_t{63};
+    alignas(64) float main[G][16] = {};
+    if (np > 0) {
+        __m512 folded[G][16];
+        for (int r = 0; r < 16; ++r) {
+            __m512 a[G][4];
+#pragma GCC unroll 8
+            for (int g = 0; g < G; ++g) {
+                a[g][0] = a[g][1] = a[g][2] = a[g][3] = _mm512_setzero_ps();
+            }
+            const std::uint16_t* yr = y[r];
+            for (std::size_t i = 0; i < np; i += 64) {
+                const __m512 y0 = load_h16(yr + i), y1 = load_h16(yr + i + 16);
+                const __m512 y2 = load_h16(yr + i + 32), y3 = load_h16(yr + i + 48);
+#pragma GCC unroll 8
+                for (int g = 0; g < G; ++g) {
+                    a[g][0] = _mm512_fmadd_ps(_mm512_loadu_ps(x[g] + i), y0, a[g][0]);
+                    a[g][1] = _mm512_fmadd_ps(_mm512_loadu_ps(x[g] + i + 16), y1, a[g][1]);
+                    a[g][2] = _mm512_fmadd_ps(_mm512_loadu_ps(x[g] + i + 32), y2, a[g][2]);
+                    a[g][3] = _mm512_fmadd_ps(_mm512_loadu_ps(x[g] + i + 48), y3, a[g][3]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int g = 0; g < G; ++g) {
+                folded[g][r] =
+                    _mm512_add_ps(_mm512_add_ps(a[g][0], a[g][2]), _mm512_add_ps(a[g][1], a[g][3]));
+            }
+        }
+        for (int g = 0; g < G; ++g) _mm512_store_ps(main[g], reduce16(folded[g]));
+    }
+    const std::size_t n8 = (n - np) & ~std::size_t{7};
+    for (int g = 0; g < G; ++g) {
+        for (int h = 0; h < 2; ++h) {
+            const std::uint16_t* tail[8];
+            for (int r = 0; r < 8; ++r) tail[r] = y[8 * h + r] + np;
+            __m512d sums = _mm512_cvtps_pd(_mm256_load_ps(main[g] + 8 * h));
+            if (np == 0) sums = _mm512_setzero_pd();
+            sums = dsum8(x[g] + np, tail, n8, sums);
+            alignas(64) double s[8];
+            _mm512_store_pd(s, sums);
+            for (int r = 0; r < 8; ++r) {
+                out[g][8 * h + r] =
+                    static_cast<float>(dsum1(x[g] + np + n8, tail[r] + n8, n - np - n8, s[r]));
+            }
+        }
+    }
+}
+
+using DotMulti = void (*)(const float* const[], const std::uint16_t* const[16], std::size_t,
+                          float* const[]);
+constexpr DotMulti kDotMulti[kGroupMax] = {dot_ggml16_multi<1>, dot_ggml16_multi<2>,
+                                           dot_ggml16_multi<3>, dot_ggml16_multi<4>,
+                                           dot_ggml16_multi<5>, dot_ggml16_multi<6>};
 
 __mmask16 head_mask(std::size_t left) {
     return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
@@ -306,6 +367,84 @@ void attend_avx512(const HeadJob& job, const HeadScratch& sc) {
         dot_ggml8(sc.s, rows, n_pad, job.out + e);
     }
     for (; e < hd; ++e) job.out[e] = dot_ggml1(sc.s, job.v + e * job.v_stride, n_pad);
+}
+
+void attend_group_avx512(const HeadJob* jobs, std::size_t count, const HeadScratch* scratch) {
+    const HeadJob& j0 = jobs[0];
+    const std::size_t hd = j0.hd;
+    bool shared = count >= 2 && count <= kGroupMax && hd % 64 == 0;
+    std::size_t n_max = 0;
+    for (std::size_t g = 0; g < count && shared; ++g) {
+        shared = !jobs[g].batched;
+        n_max = std::max(n_max, jobs[g].n_kv);
+    }
+    if (!shared) {
+        for (std::size_t g = 0; g < count; ++g) attend_avx512(jobs[g], scratch[g]);
+        return;
+    }
+    const auto G = static_cast<int>(count);
+    if (j0.prefetch) {
+        const std::size_t row_bytes = (n_max + 31) / 32 * 32 * sizeof(std::uint16_t);
+        for (std::size_t e = 0; e < hd; ++e) {
+            const char* row = reinterpret_cast<const char*>(j0.v + e * j0.v_stride);
+            for (std::size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(row + o, _MM_HINT_T0);
+        }
+        for (std::size_t j = 0; j < n_max; ++j) {
+            const char* row = reinterpret_cast<const char*>(j0.k + j * j0.k_stride);
+            for (std::size_t o = 0; o < hd * sizeof(std::uint16_t); o += 64) {
+                _mm_prefetch(row + o, _MM_HINT_T0);
+            }
+        }
+    }
+    const float* qf[kGroupMax];
+    for (int g = 0; g < G; ++g) {
+        for (std::size_t i = 0; i < hd; i += 16) {
+            const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(jobs[g].q + i),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm512_storeu_ps(scratch[g].qf + i, _mm512_cvtph_ps(h));
+        }
+        qf[g] = scratch[g].qf;
+    }
+    // Q·K for every key up to the longest job's: each key's dot is the same whatever block it
+    // falls in (dot_ggml16/8/1 reduce alike), and keys past a job's own n_kv are not used.
+    float* s_out[kGroupMax];
+    alignas(64) float spare[kGroupMax][16];
+    for (std::size_t j = 0; j < n_max; j += 16) {
+        const std::size_t nb = std::min<std::size_t>(16, n_max - j);
+        const std::uint16_t* rows[16];
+        for (std::size_t r = 0; r < 16; ++r) rows[r] = j0.k + (j + (r < nb ? r : 0)) * j0.k_stride;
+        for (int g = 0; g < G; ++g) s_out[g] = nb == 16 ? scratch[g].s + j : spare[g];
+        kDotMulti[G - 1](qf, rows, hd, s_out);
+        for (int g = 0; g < G; ++g) {
+            float* s = scratch[g].s + j;
+            if (nb < 16) std::copy_n(spare[g], nb, s);
+            for (std::size_t r = 0; r < nb; ++r) s[r] *= jobs[g].scale;
+        }
+    }
+    for (int g = 0; g < G; ++g) softmax_round(scratch[g].s, scratch[g].p16, jobs[g].n_kv);
+    // P·V, jobs with the same padded length together (a batch's consecutive tokens have one or
+    // two lengths).
+    bool done[kGroupMax] = {};
+    for (int a = 0; a < G; ++a) {
+        if (done[a]) continue;
+        const std::size_t n_pad = (jobs[a].n_kv + 31) / 32 * 32;
+        const float* ps[kGroupMax];
+        float* outs[kGroupMax];
+        std::size_t idx[kGroupMax];
+        int m = 0;
+        for (int g = a; g < G; ++g) {
+            if (done[g] || (jobs[g].n_kv + 31) / 32 * 32 != n_pad) continue;
+            done[g] = true;
+            idx[m] = static_cast<std::size_t>(g);
+            ps[m++] = scratch[g].s;
+        }
+        for (std::size_t e = 0; e < hd; e += 16) {
+            const std::uint16_t* rows[16];
+            for (int r = 0; r < 16; ++r) rows[r] = j0.v + (e + r) * j0.v_stride;
+            for (int g = 0; g < m; ++g) outs[g] = jobs[idx[g]].out + e;
+            kDotMulti[m - 1](ps, rows, n_pad, outs);
+        }
+    }
 }
 
 void swiglu_avx512(float* g, const float* u, std::size_t n) {

@@ -6,6 +6,7 @@
 #include <new>
 #include <vector>
 
+#include "model/attention.h"
 #include "pylon/runtime/context.h"
 #include "pylon/runtime/kernels.h"
 
@@ -33,9 +34,12 @@ private:
 enum class ActClass { f32 = 0, f16 = 1, q8 = 2 };
 inline ActClass act_class(GgmlType t) noexcept {
     switch (t) {
-        case GgmlType::F32: return ActClass::f32;
-        case GgmlType::F16: return ActClass::f16;
-        default: return ActClass::q8;
+        case GgmlType::F32:
+            return ActClass::f32;
+        case GgmlType::F16:
+            return ActClass::f16;
+        default:
+            return ActClass::q8;
     }
 }
 
@@ -64,10 +68,10 @@ struct Context::Buffers {
           tmp(elems(n_batch, m.hparams().n_embd)),
           gate(elems(n_batch, m.hparams().n_ff)),
           up(elems(n_batch, m.hparams().n_ff)),
-          scores(static_cast<std::size_t>(n_threads) * scores_stride()),
-          qf(static_cast<std::size_t>(n_threads) * qf_stride(m)),
-          q16(static_cast<std::size_t>(n_threads) * (m.hparams().head_dim + 32)),
-          p16(static_cast<std::size_t>(n_threads) * v_stride) {
+          scores(slots(n_threads) * scores_stride()),
+          qf(slots(n_threads) * qf_stride(m)),
+          q16(slots(n_threads) * (m.hparams().head_dim + 32)),
+          p16(slots(n_threads) * v_stride) {
         const auto& hp = m.hparams();
         const std::size_t kmax = std::max(hp.n_embd, hp.n_ff);
         for (int c = 0; c < 3; ++c) {
@@ -81,9 +85,12 @@ struct Context::Buffers {
             v_cache.push_back(std::make_unique<PageBuffer>(kv_layer_elems * 2));
         }
     }
-    // Per-thread attention scratch (see model/attention.h): scores for the padded KV length,
-    // the rounded query as floats. (Sized for v_stride_max; per-thread offsets computed with a
-    // smaller v_stride stay inside.)
+    // Attention scratch (see model/attention.h), detail::kGroupMax slots per thread (one per
+    // job of a group): scores for the padded KV length, the rounded query as floats. (Sized
+    // for v_stride_max; offsets computed with a smaller v_stride stay inside.)
+    static std::size_t slots(int n_threads) noexcept {
+        return static_cast<std::size_t>(n_threads) * runtime::detail::kGroupMax;
+    }
     std::size_t scores_stride() const noexcept { return v_stride + 32; }
     static std::size_t qf_stride(const Model& m) noexcept { return m.hparams().head_dim + 32; }
     static std::size_t elems(std::uint32_t a, std::uint32_t b) {

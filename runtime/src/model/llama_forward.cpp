@@ -51,6 +51,7 @@ public:
           all_logits_(all_logits),
           invariant_(invariant),
           attend_(detail::attend_for(k.isa)),
+          attend_group_(detail::attend_group_for(k.isa)),
           swiglu_(detail::swiglu_for(k.isa)) {}
 
     void run(int ith, int nth) {
@@ -242,7 +243,8 @@ private:
             for (std::uint32_t h = 0; h < hp_.n_head_kv; ++h) rotate(b_.k.p + t * kvd + h * hd);
             k_.f32_to_f16(b_.k.p + t * kvd, kc + pos * kvd, kvd);
             // V goes in transposed: convert the row with the kernel, then scatter.
-            std::uint16_t* vh = b_.q16.p + static_cast<std::size_t>(ith) * (hd + 32);
+            std::uint16_t* vh =
+                b_.q16.p + static_cast<std::size_t>(ith) * detail::kGroupMax * (hd + 32);
             const float* vrow = b_.v.p + t * kvd;
             for (std::size_t e0 = 0; e0 < kvd; e0 += hd) {
                 k_.f32_to_f16(vrow + e0, vh, hd);
@@ -257,31 +259,64 @@ private:
         const std::uint16_t* kc = b_.k_cache[il]->as<std::uint16_t>();
         const std::uint16_t* vc = b_.v_cache[il]->as<std::uint16_t>();
         const auto me = static_cast<std::size_t>(ith);
-        const detail::HeadScratch scratch{b_.scores.p + me * b_.scores_stride(),
-                                          b_.qf.p + me * Context::Buffers::qf_stride(m_),
-                                          b_.q16.p + me * (hd + 32), b_.p16.p + me * b_.v_stride};
+        detail::HeadScratch scratch[detail::kGroupMax];
+        for (std::size_t g = 0; g < detail::kGroupMax; ++g) {
+            const std::size_t slot = me * detail::kGroupMax + g;
+            scratch[g] = {b_.scores.p + slot * b_.scores_stride(),
+                          b_.qf.p + slot * Context::Buffers::qf_stride(m_),
+                          b_.q16.p + slot * (hd + 32), b_.p16.p + slot * b_.v_stride};
+        }
         detail::HeadJob job{};
         job.k_stride = kvd;
         job.v_stride = b_.v_stride;
         job.hd = hd;
         job.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        // (token, head) pairs dealt round-robin: later tokens attend to more positions.
-        const std::size_t pairs = n_ * hp_.n_head;
-        // KV heads this thread has read in this pass (bit per head; prefetch the others).
-        std::uint64_t seen = 0;
-        for (std::size_t p = me; p < pairs; p += static_cast<std::size_t>(nth)) {
-            const std::size_t t = p / hp_.n_head, h = p % hp_.n_head;
-            const std::size_t kvh = h / group;
-            const std::uint64_t bit = kvh < 64 ? std::uint64_t{1} << kvh : 0;
-            job.prefetch = bit == 0 || (seen & bit) == 0;
-            seen |= bit;
+        job.batched = n_ > 1 && !invariant_;
+        auto fill = [&](std::size_t t, std::size_t h) {
             job.q = b_.q.p + t * d + h * hd;
-            job.k = kc + kvh * hd;
-            job.v = vc + kvh * hd * b_.v_stride;
+            job.k = kc + h / group * hd;
+            job.v = vc + h / group * hd * b_.v_stride;
             job.n_kv = pos0_ + t + 1;
             job.out = b_.attn.p + t * d + h * hd;
-            job.batched = n_ > 1 && !invariant_;
-            attend_(job, scratch);
+        };
+        // KV heads this thread has read in this pass (bit per head; prefetch the others).
+        std::uint64_t seen = 0;
+        auto first_read = [&](std::size_t kvh) {
+            const std::uint64_t bit = kvh < 64 ? std::uint64_t{1} << kvh : 0;
+            const bool first = bit == 0 || (seen & bit) == 0;
+            seen |= bit;
+            return first;
+        };
+        if (job.batched || group > detail::kGroupMax) {
+            // (token, head) pairs dealt round-robin: later tokens attend to more positions.
+            const std::size_t pairs = n_ * hp_.n_head;
+            for (std::size_t p = me; p < pairs; p += static_cast<std::size_t>(nth)) {
+                const std::size_t t = p / hp_.n_head, h = p % hp_.n_head;
+                fill(t, h);
+                job.prefetch = first_read(h / group);
+                attend_(job, scratch[0]);
+            }
+            return;
+        }
+        // Lone-token order (decode, verification): the query heads of a KV head and as many
+        // consecutive tokens as fit one group share each key and value row read
+        // (attend_group); the units (token block, KV head) are dealt round-robin.
+        const std::size_t tb = std::max<std::size_t>(1, detail::kGroupMax / group);
+        const std::size_t blocks = (n_ + tb - 1) / tb;
+        const std::size_t units = blocks * hp_.n_head_kv;
+        detail::HeadJob jobs[detail::kGroupMax];
+        for (std::size_t u = me; u < units; u += static_cast<std::size_t>(nth)) {
+            const std::size_t b = u / hp_.n_head_kv, kvh = u % hp_.n_head_kv;
+            const bool prefetch = first_read(kvh);
+            std::size_t count = 0;
+            for (std::size_t t = b * tb; t < std::min(n_, (b + 1) * tb); ++t) {
+                for (std::size_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+                    fill(t, h);
+                    job.prefetch = prefetch && count == 0;
+                    jobs[count++] = job;
+                }
+            }
+            attend_group_(jobs, count, scratch);
         }
     }
 
@@ -314,6 +349,7 @@ private:
     bool all_logits_;
     bool invariant_;  // every token's bits as if evaluated alone
     detail::AttendFn attend_;
+    detail::AttendGroupFn attend_group_;
     detail::SwigluFn swiglu_;
 };
 
