@@ -287,7 +287,11 @@ private:
             seen |= bit;
             return first;
         };
-        if (job.batched || group > detail::kGroupMax) {
+        const std::size_t tb = std::max<std::size_t>(1, detail::kGroupMax / group);
+        const std::size_t blocks = (n_ + tb - 1) / tb;
+        const std::size_t units = blocks * hp_.n_head_kv;
+        // Groups only where there are enough of them to keep every thread busy.
+        if (job.batched || group > detail::kGroupMax || units < static_cast<std::size_t>(nth)) {
             // (token, head) pairs dealt round-robin: later tokens attend to more positions.
             const std::size_t pairs = n_ * hp_.n_head;
             for (std::size_t p = me; p < pairs; p += static_cast<std::size_t>(nth)) {
@@ -301,9 +305,6 @@ private:
         // Lone-token order (decode, verification): the query heads of a KV head and as many
         // consecutive tokens as fit one group share each key and value row read
         // (attend_group); the units (token block, KV head) are dealt round-robin.
-        const std::size_t tb = std::max<std::size_t>(1, detail::kGroupMax / group);
-        const std::size_t blocks = (n_ + tb - 1) / tb;
-        const std::size_t units = blocks * hp_.n_head_kv;
         detail::HeadJob jobs[detail::kGroupMax];
         for (std::size_t u = me; u < units; u += static_cast<std::size_t>(nth)) {
             const std::size_t b = u / hp_.n_head_kv, kvh = u % hp_.n_head_kv;
