@@ -114,10 +114,10 @@ TEST_CASE("tuner: not adaptive always drafts the maximum", "[speculative][tuner]
 
 TEST_CASE("lookup drafts: the latest longest match, copied on into the drafts", "[speculative]") {
     using pylon::runtime::detail::lookup_drafts;
-    auto drafts = [](std::vector<std::int32_t> h, int k, std::function<bool(int)> keep = {}) {
+    auto drafts = [](std::vector<std::int32_t> h, int k, std::function<bool(int, int)> keep = {}) {
         std::vector<std::int32_t> out{99};  // appended after what is there
         lookup_drafts(
-            h, k, 2, 4, out, keep ? keep : [](int) { return true; });
+            h, k, 2, 4, out, keep ? keep : [](int, int) { return true; });
         out.erase(out.begin());
         return out;
     };
@@ -133,7 +133,13 @@ TEST_CASE("lookup drafts: the latest longest match, copied on into the drafts", 
     CHECK(drafts({1, 2, 3, 4, 5}, 4).empty());
     CHECK(drafts({1, 2}, 4).empty());
     CHECK(drafts({1, 2, 1, 2}, 0).empty());
+    // keep() is told the matched suffix's length.
+    int matched = 0;
+    drafts({7, 3, 4, 8, 8, 3, 4, 1, 7, 3, 4}, 2, [&](int, int n) { return (matched = n) > 0; });
+    CHECK(matched == 3);
+    drafts({3, 4, 9, 1, 3, 4, 5, 6, 7, 2, 3, 4}, 1, [&](int, int n) { return (matched = n) > 0; });
+    CHECK(matched == 2);
     // keep() stops the draft.
-    CHECK(drafts({1, 2, 3, 1, 2, 3, 1, 2}, 6, [](int i) { return i < 2; }) ==
+    CHECK(drafts({1, 2, 3, 1, 2, 3, 1, 2}, 6, [](int i, int) { return i < 2; }) ==
           std::vector<std::int32_t>{3, 1});
 }

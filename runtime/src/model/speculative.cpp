@@ -94,16 +94,25 @@ public:
                        std::vector<std::vector<TokenProb>>* q, std::vector<double>& conf,
                        const Keep& keep) override {
         const std::size_t first = out.size();
-        lookup_drafts(h, k, sp_.ngram_min, sp_.ngram_max, out,
-                      [&](int i) { return keep(i, -1.0); });
+        double c = -1.0;
+        lookup_drafts(h, k, sp_.ngram_min, sp_.ngram_max, out, [&](int i, int n) {
+            c = confidence(n);
+            return keep(i, c);
+        });
         for (std::size_t i = first; i < out.size(); ++i) {
-            conf.push_back(-1.0);
+            conf.push_back(c);
             if (q != nullptr) q->emplace_back();
         }
         return {};
     }
 
 private:
+    // A label for the tuner's confidence buckets (not a probability): the length of the
+    // matched suffix, longest highest, so that acceptance is learned per match length (a
+    // 4-token match inside copied text is accepted far more often than a chance 2-token one).
+    double confidence(int n) const {
+        return 0.15 + 0.8 * static_cast<double>(n) / static_cast<double>(sp_.ngram_max);
+    }
     const SpeculativeParams& sp_;
 };
 
@@ -213,7 +222,7 @@ private:
 }  // namespace
 
 void lookup_drafts(std::span<const std::int32_t> h, int k, int ngram_min, int ngram_max,
-                   std::vector<std::int32_t>& out, const std::function<bool(int)>& keep) {
+                   std::vector<std::int32_t>& out, const std::function<bool(int, int)>& keep) {
     const std::size_t len = h.size();
     const std::size_t first = out.size();
     for (int n = ngram_max; n >= ngram_min; --n) {
@@ -224,7 +233,7 @@ void lookup_drafts(std::span<const std::int32_t> h, int k, int ngram_min, int ng
         for (std::size_t i = len - un; i-- > 0;) {
             if (!std::equal(suffix, suffix + un, h.data() + i)) continue;
             for (std::size_t j = i + un; out.size() - first < static_cast<std::size_t>(k); ++j) {
-                if (!keep(static_cast<int>(out.size() - first))) break;
+                if (!keep(static_cast<int>(out.size() - first), n)) break;
                 // j < len: the history; beyond it, the drafts copied so far (j - len is
                 // always below their count: the copy starts before len).
                 out.push_back(j < len ? h[j] : out[first + (j - len)]);

@@ -54,11 +54,11 @@ bool make_room(Context& ctx, std::size_t n, const GenerateOptions& options);
 
 // Prompt lookup: appends to `out` up to k tokens that followed the most recent earlier
 // occurrence of the history's longest suffix (ngram_max down to ngram_min tokens), asking
-// keep(i) before draft i. Where that occurrence ends near the end of the history the copy runs
-// on into the drafts themselves, so a phrase repeating with a short period gives a full-length
-// draft rather than only the tokens up to the end.
+// keep(i, n) before draft i, n being the length of the suffix matched. Where that occurrence ends
+// near the end of the history the copy runs on into the drafts themselves, so a phrase repeating
+// with a short period gives a full-length draft rather than only the tokens up to the end.
 void lookup_drafts(std::span<const std::int32_t> h, int k, int ngram_min, int ngram_max,
-                   std::vector<std::int32_t>& out, const std::function<bool(int)>& keep);
+                   std::vector<std::int32_t>& out, const std::function<bool(int, int)>& keep);
 
 // One sampled verification: drafts[i] with draft distributions q[i] (empty: a point mass on the
 // draft, as lookup drafts are) against the target's distributions p[i] after each prefix
