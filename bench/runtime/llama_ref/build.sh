@@ -14,10 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-/tmp/llama-ref}
 mkdir -p "$work" && cd "$work"
-[ -f node-llama-cpp-3.6.0.tgz ] || npm pack node-llama-cpp@3.6.0 >/dev/null
-tar xzf node-llama-cpp-3.6.0.tgz package/llama/gitRelease.bundle package/llama/binariesGithubRelease.json
-grep -q '"b4753"' package/llama/binariesGithubRelease.json
-[ -d llama.cpp ] || git clone -q package/llama/gitRelease.bundle llama.cpp
+. "$here/source.sh"
 zen4="-march=znver3 -mtune=znver3 -mavx512f -mavx512dq -mavx512cd -mavx512bw -mavx512vl"
 zen4+=" -mavx512ifma -mavx512vbmi -mavx512vbmi2 -mavx512vnni -mavx512bitalg -mavx512vpopcntdq"
 zen4+=" -mavx512bf16 -mgfni -mvaes -mvpclmulqdq"

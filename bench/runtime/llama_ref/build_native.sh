@@ -5,12 +5,10 @@
 # (LLAMA_BENCH=WORKDIR/llama.cpp/build-native/bin/llama-bench).
 # Usage: bench/runtime/llama_ref/build_native.sh [WORKDIR]   (needs npm, cmake, ninja; ~6 min)
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-/tmp/llama-ref}
 mkdir -p "$work" && cd "$work"
-[ -f node-llama-cpp-3.6.0.tgz ] || npm pack node-llama-cpp@3.6.0 >/dev/null
-tar xzf node-llama-cpp-3.6.0.tgz package/llama/gitRelease.bundle package/llama/binariesGithubRelease.json
-grep -q '"b4753"' package/llama/binariesGithubRelease.json
-[ -d llama.cpp ] || git clone -q package/llama/gitRelease.bundle llama.cpp
+. "$here/source.sh"
 cmake -S llama.cpp -B llama.cpp/build-native -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
     -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
 ninja -C llama.cpp/build-native llama-bench llama-cli >/dev/null

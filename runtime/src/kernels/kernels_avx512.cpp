@@ -178,6 +178,28 @@ constexpr std::array<FloatTile<L>, 6> tile_row() {
             tile_for<L, R>(4), tile_for<L, R>(5), tile_for<L, R>(6)};
 }
 
+// ggml_vec_dot_f32/f16's leftovers [np, k) added to the 4 x 16-lane part `main`: F32 in float
+// as GCC compiles ggml's loop (see the portable path), F16 in double.
+template <class Elem>
+float vec_tail(float main, const Elem* x, const Elem* a, std::size_t np, std::size_t k) {
+    if constexpr (std::is_same_v<Elem, float>) {
+        float sum = main;
+        const std::size_t fused = np + (k - np) / 8 * 8;
+        for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
+        __m128 s = _mm_set_ss(sum);
+        for (std::size_t i = fused; i < k; ++i) {
+            s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
+        }
+        return _mm_cvtss_f32(s);
+    } else {
+        double sum = main;
+        for (std::size_t i = np; i < k; ++i) {
+            sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
+        }
+        return static_cast<float>(sum);
+    }
+}
+
 // ggml_vec_dot_f32 / ggml_vec_dot_f16 (AVX-512 build), which llama.cpp uses for one token and
 // wherever tinyBLAS does not apply (k % 16 != 0): per row 4 x 16 lanes with FMA over 64-element
 // steps, folded (0+2, 1+3, 0+1) and tree-reduced, then the leftovers one at a time: F32 in float
@@ -216,24 +238,7 @@ void vec_rows(const typename L::Elem* const* rows, const typename L::Elem* a, st
         }
     }
     for (int r = 0; r < R; ++r) {
-        const typename L::Elem* x = rows[r];
-        if constexpr (std::is_same_v<typename L::Elem, float>) {
-            // GCC's code for ggml's leftover loop (see the portable path).
-            float sum = main[r];
-            const std::size_t fused = np + (k - np) / 8 * 8;
-            for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
-            __m128 s = _mm_set_ss(sum);
-            for (std::size_t i = fused; i < k; ++i) {
-                s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
-            }
-            y[r] = _mm_cvtss_f32(s);
-        } else {
-            double sum = main[r];
-            for (std::size_t i = np; i < k; ++i) {
-                sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
-            }
-            y[r] = static_cast<float>(sum);
-        }
+        y[r] = vec_tail(main[r], rows[r], a, np, k);
     }
 }
 
@@ -280,25 +285,7 @@ void vec_tokens(const typename L::Elem* x, const typename L::Elem* const* acts, 
         }
     }
     for (int t = 0; t < T; ++t) {
-        const typename L::Elem* a = acts[t];
-        float* out = y + static_cast<std::size_t>(t) * ldy;
-        if constexpr (std::is_same_v<typename L::Elem, float>) {
-            // GCC's code for ggml's leftover loop (see the portable path).
-            float sum = main[t];
-            const std::size_t fused = np + (k - np) / 8 * 8;
-            for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
-            __m128 s = _mm_set_ss(sum);
-            for (std::size_t i = fused; i < k; ++i) {
-                s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
-            }
-            *out = _mm_cvtss_f32(s);
-        } else {
-            double sum = main[t];
-            for (std::size_t i = np; i < k; ++i) {
-                sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
-            }
-            *out = static_cast<float>(sum);
-        }
+        y[static_cast<std::size_t>(t) * ldy] = vec_tail(main[t], x, acts[t], np, k);
     }
 }
 
