@@ -200,6 +200,8 @@ void plain_tile(const unsigned char* W, std::size_t w_stride, std::size_t k, std
     }
 }
 
+#include "kernels/vec_tail_x86.h"  // inside the anonymous namespace: see there
+
 // ggml_vec_dot_f32/f16's order (kernels.h): 4 x 16 lanes (here 4 x 2 x 8) over 64-element
 // steps, folded (0+2, 1+3, 0+1) and reduced like _mm512_reduce_add_ps, then the leftovers one
 // at a time (F32 in float as GCC compiles ggml's loop, F16 in double).
@@ -228,22 +230,7 @@ float vec_row(const E* x, const E* a, std::size_t k) {
         }
         main = hsum(_mm256_add_ps(f[1], f[0]));
     }
-    if constexpr (std::is_same_v<E, float>) {  // GCC's code for ggml's loop (portable path)
-        float sum = main;
-        const std::size_t fused = np + (k - np) / 8 * 8;
-        for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
-        __m128 s = _mm_set_ss(sum);
-        for (std::size_t i = fused; i < k; ++i) {
-            s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
-        }
-        return _mm_cvtss_f32(s);
-    } else {
-        double sum = main;
-        for (std::size_t i = np; i < k; ++i) {
-            sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
-        }
-        return static_cast<float>(sum);
-    }
+    return vec_tail(main, x, a, np, k);
 }
 
 template <class E>

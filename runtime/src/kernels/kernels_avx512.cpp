@@ -178,27 +178,7 @@ constexpr std::array<FloatTile<L>, 6> tile_row() {
             tile_for<L, R>(4), tile_for<L, R>(5), tile_for<L, R>(6)};
 }
 
-// ggml_vec_dot_f32/f16's leftovers [np, k) added to the 4 x 16-lane part `main`: F32 in float
-// as GCC compiles ggml's loop (see the portable path), F16 in double.
-template <class Elem>
-float vec_tail(float main, const Elem* x, const Elem* a, std::size_t np, std::size_t k) {
-    if constexpr (std::is_same_v<Elem, float>) {
-        float sum = main;
-        const std::size_t fused = np + (k - np) / 8 * 8;
-        for (std::size_t i = np; i < fused; ++i) sum += x[i] * a[i];
-        __m128 s = _mm_set_ss(sum);
-        for (std::size_t i = fused; i < k; ++i) {
-            s = _mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(a[i]), s);
-        }
-        return _mm_cvtss_f32(s);
-    } else {
-        double sum = main;
-        for (std::size_t i = np; i < k; ++i) {
-            sum += static_cast<double>(_cvtsh_ss(x[i]) * _cvtsh_ss(a[i]));
-        }
-        return static_cast<float>(sum);
-    }
-}
+#include "kernels/vec_tail_x86.h"  // inside the anonymous namespace: see there
 
 // ggml_vec_dot_f32 / ggml_vec_dot_f16 (AVX-512 build), which llama.cpp uses for one token and
 // wherever tinyBLAS does not apply (k % 16 != 0): per row 4 x 16 lanes with FMA over 64-element
