@@ -29,15 +29,15 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <condition_variable>
-#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "exchange_flow.h"
+#include "http_wire.h"
 #include "pylon/common/error.h"
 #include "pylon/common/log.h"
 
@@ -59,37 +59,6 @@ std::optional<std::string_view> HttpRequest::header(std::string_view name) const
 namespace {
 
 class Session;
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
-// Header values we write come from our own code; CR/LF are dropped all the same.
-std::string field_value(std::string_view v) {
-    std::string out;
-    for (char c : v) {
-        if (c != '\r' && c != '\n') out += c;
-    }
-    return out;
-}
-
-std::string status_line(int status) {
-    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
-    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
-}
-
-std::string chunk_frame(std::string_view data) {
-    char size[32];
-    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-    std::string out = size;
-    out.append(data);
-    out += "\r\n";
-    return out;
-}
 
 }  // namespace
 
@@ -119,71 +88,30 @@ struct HttpServer::Impl {
 
 namespace {
 
-// An Exchange's thread-safe half: flow control and the disconnect callbacks. The session
-// posts the bytes; this object counts them.
+// An Exchange: the handler's calls posted to the session's strand; the thread-safe state (flow
+// control, the client leaving) is an ExchangeFlow, which the session also updates.
 class ExchangeImpl final : public Exchange {
 public:
     ExchangeImpl(std::weak_ptr<Session> session, const HttpServerConfig& config)
-        : session_(std::move(session)),
-          max_pending_(config.max_pending_bytes),
-          write_timeout_(config.write_timeout) {}
+        : session_(std::move(session)), flow_(config.max_pending_bytes, config.write_timeout) {}
 
     void respond(HttpResponse response) override;
     void begin_stream(int status, std::string content_type, HeaderList headers) override;
     bool write(std::string data) override;
     void end() override;
     void on_disconnect(std::function<void()> callback) override {
-        std::unique_lock lock(mu_);
-        if (gone_) {
-            lock.unlock();
-            callback();
-            return;
-        }
-        if (!complete_) callbacks_.push_back(std::move(callback));
+        flow_.on_disconnect(std::move(callback));
     }
-    bool disconnected() const override {
-        std::lock_guard lock(mu_);
-        return gone_;
-    }
+    bool disconnected() const override { return flow_.gone(); }
 
-    // Session side (its strand).
-    void written(std::size_t bytes) {
-        {
-            std::lock_guard lock(mu_);
-            pending_ -= std::min(pending_, bytes);
-        }
-        cv_.notify_all();
-    }
-    void mark_gone() {
-        std::vector<std::function<void()>> run;
-        {
-            std::lock_guard lock(mu_);
-            if (gone_) return;
-            gone_ = true;
-            if (!complete_) run.swap(callbacks_);
-        }
-        cv_.notify_all();
-        for (auto& f : run) f();
-    }
-    void mark_complete() {
-        std::lock_guard lock(mu_);
-        complete_ = true;
-        callbacks_.clear();
-    }
+    ExchangeFlow& flow() { return flow_; }
 
 private:
     template <class F>
     void post(F&& f);
 
     std::weak_ptr<Session> session_;
-    const std::size_t max_pending_;
-    const std::chrono::milliseconds write_timeout_;
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
-    std::size_t pending_ = 0;
-    bool gone_ = false;
-    bool complete_ = false;
-    std::vector<std::function<void()>> callbacks_;
+    ExchangeFlow flow_;
 };
 
 class Session final : public std::enable_shared_from_this<Session> {
@@ -218,7 +146,7 @@ public:
         ErrorCode ec;
         sock_.close(ec);
         out_.clear();
-        if (exchange_) exchange_->mark_gone();
+        if (exchange_) exchange_->flow().mark_gone();
         exchange_.reset();
         srv_.remove(this);
     }
@@ -226,44 +154,31 @@ public:
     // Called (posted) by the Exchange.
     void send_response(HttpResponse r) {
         if (phase_ != Phase::handling) return;
-        std::string head = status_line(r.status);
-        head += "Content-Type: " + field_value(r.content_type) + "\r\n";
-        head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
-        append_fields(head, r.headers);
-        head += close_after_ ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
+        std::string head = wire::response_head(r.status, r.content_type, r.body.size(), false,
+                                               r.headers, close_after_);
         head += r.body;
         enqueue(std::move(head), 0, true);
     }
     void send_stream_head(int status, const std::string& content_type, const HeaderList& fields) {
         if (phase_ != Phase::handling) return;
-        std::string head = status_line(status);
-        head += "Content-Type: " + field_value(content_type) + "\r\n";
         // HTTP/1.0 has no chunked encoding: the body then ends when the connection does.
-        if (http10_) {
-            close_after_ = true;
-        } else {
-            head += "Transfer-Encoding: chunked\r\n";
-        }
-        append_fields(head, fields);
-        head += close_after_ ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
-        enqueue(std::move(head), 0, false);
+        if (http10_) close_after_ = true;
+        enqueue(
+            wire::response_head(status, content_type, std::nullopt, !http10_, fields, close_after_),
+            0, false);
     }
     // A piece of a streamed body (empty and `last`: the end of it).
     void send_chunk(std::string data, bool last) {
         if (phase_ != Phase::handling) return;
         const std::size_t counted = data.size();
         if (http10_) return enqueue(std::move(data), counted, last);
-        std::string framed = data.empty() ? std::string() : chunk_frame(data);
-        if (last) framed += "0\r\n\r\n";
+        std::string framed = data.empty() ? std::string() : wire::chunk_frame(data);
+        if (last) framed += wire::kLastChunk;
         enqueue(std::move(framed), counted, last);
     }
 
 private:
     enum class Phase { reading, handling, resuming, lingering, closed };
-
-    static void append_fields(std::string& head, const HeaderList& fields) {
-        for (const auto& [k, v] : fields) head += field_value(k) + ": " + field_value(v) + "\r\n";
-    }
 
     void arm_timer(std::chrono::milliseconds d) {
         const std::uint64_t gen = ++timer_gen_;
@@ -315,7 +230,7 @@ private:
         if (read_failed(ec)) return;
         const auto& head = parser_->get();
         auto expect = head.find(bhttp::field::expect);
-        if (expect != head.end() && lower(expect->value()) == "100-continue" &&
+        if (expect != head.end() && wire::lower(expect->value()) == "100-continue" &&
             !parser_->is_done()) {
             continue_ = "HTTP/1.1 100 Continue\r\n\r\n";
             asio::async_write(sock_, asio::buffer(continue_),
@@ -347,7 +262,7 @@ private:
         req.path = std::string(target.substr(0, q));
         if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
         for (const auto& f : msg) {
-            req.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+            req.headers.emplace_back(wire::lower(f.name_string()), std::string(f.value()));
         }
         req.body = std::move(msg.body());
         req.remote = remote_;
@@ -437,14 +352,14 @@ private:
                                   self->close_now();
                                   return;
                               }
-                              if (self->exchange_) self->exchange_->written(counted);
+                              if (self->exchange_) self->exchange_->flow().written(counted);
                               self->write_next();
                           });
     }
 
     void finish_response() {
         final_queued_ = false;
-        if (exchange_) exchange_->mark_complete();
+        if (exchange_) exchange_->flow().mark_complete();
         exchange_.reset();
         if (close_after_) {
             linger();
@@ -531,19 +446,16 @@ void ExchangeImpl::begin_stream(int status, std::string content_type, HeaderList
 
 bool ExchangeImpl::write(std::string data) {
     if (data.empty()) return !disconnected();
-    const std::size_t n = data.size();
-    {
-        std::unique_lock lock(mu_);
-        if (!cv_.wait_for(lock, write_timeout_,
-                          [&] { return gone_ || pending_ <= max_pending_; })) {
-            lock.unlock();
+    switch (flow_.reserve(data.size())) {
+        case ExchangeFlow::Reserve::gone:
+            return false;
+        case ExchangeFlow::Reserve::timed_out:
             log::warn("runtime server: a streaming client did not read its response in time");
             post([](Session& s) { s.close_now(); });
-            mark_gone();
+            flow_.mark_gone();
             return false;
-        }
-        if (gone_) return false;
-        pending_ += n;
+        case ExchangeFlow::Reserve::ok:
+            break;
     }
     post([d = std::move(data)](Session& s) mutable { s.send_chunk(std::move(d), false); });
     return true;
