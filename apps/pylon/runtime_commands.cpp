@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -63,6 +63,8 @@ struct RunOptions {
     bool lookup = false, no_adaptive = false, ignore_eos = false;
     int draft_max = 16;
     float p_min = 0.0f;
+    int ngram_min = pylon::runtime::SpeculativeParams{}.ngram_min;
+    int ngram_max = pylon::runtime::SpeculativeParams{}.ngram_max;
 };
 
 int default_threads() {
@@ -101,6 +103,8 @@ void cmd_run(RunOptions o) {
     g.speculative.n_draft_start = std::min(g.speculative.n_draft_start, o.draft_max);
     g.speculative.p_min = o.p_min;
     g.speculative.adaptive = !o.no_adaptive;
+    g.speculative.ngram_min = o.ngram_min;
+    g.speculative.ngram_max = o.ngram_max;
     g.stop_at_eos = !o.ignore_eos;
     g.n_predict = o.n_predict;
     g.sampling.temperature = o.temp;
@@ -294,17 +298,24 @@ void add_runtime_commands(CLI::App& app) {
     auto* run = app.add_subcommand("run", "Generate text with a GGUF model on this machine");
     run->add_option("-m,--model", run_opts->model, "GGUF model file")->required();
     auto* prompt_opt = run->add_option("-p,--prompt", run_opts->prompt, "Prompt text");
-    auto* file_opt = run->add_option("-f,--file", run_opts->prompt_file, "Read the prompt from a file");
+    auto* file_opt =
+        run->add_option("-f,--file", run_opts->prompt_file, "Read the prompt from a file");
     prompt_opt->excludes(file_opt);
     run->add_option("--draft", run_opts->draft,
                     "Speculative decoding with this draft model (same vocabulary)");
     run->add_flag("--lookup", run_opts->lookup,
                   "Speculative decoding with prompt-lookup (n-gram) drafts");
-    run->add_option("--draft-max", run_opts->draft_max, "Longest draft")
-        ->check(CLI::Range(1, 64));
-    run->add_option("--p-min", run_opts->p_min,
-                    "Always stop a draft below this draft-model probability (besides the learned stop)")
+    run->add_option("--draft-max", run_opts->draft_max, "Longest draft")->check(CLI::Range(1, 64));
+    run->add_option(
+           "--p-min", run_opts->p_min,
+           "Always stop a draft below this draft-model probability (besides the learned stop)")
         ->check(CLI::Range(0.0f, 1.0f));
+    run->add_option("--ngram-min", run_opts->ngram_min,
+                    "Lookup: shortest history suffix to look up")
+        ->check(CLI::Range(1, 32));
+    run->add_option("--ngram-max", run_opts->ngram_max,
+                    "Lookup: longest history suffix to look up (tried first)")
+        ->check(CLI::Range(1, 32));
     run->add_flag("--no-adaptive", run_opts->no_adaptive,
                   "Always draft --draft-max tokens (no adaptive length, no fallback)");
     run->add_flag("--ignore-eos", run_opts->ignore_eos, "Keep generating past EOS");

@@ -76,7 +76,8 @@ std::vector<std::vector<std::int32_t>> generated_prompts(std::int32_t n_vocab, s
             for (int j = 0; j < 1 + len % 6; ++j) {
                 phrase.push_back(3 + static_cast<std::int32_t>(rng.next() % (n_vocab - 3)));
             }
-            while (static_cast<int>(p.size()) < len + 1) p.insert(p.end(), phrase.begin(), phrase.end());
+            while (static_cast<int>(p.size()) < len + 1)
+                p.insert(p.end(), phrase.begin(), phrase.end());
         } else {
             for (int j = 0; j < len; ++j) {
                 p.push_back(3 + static_cast<std::int32_t>(rng.next() % (n_vocab - 3)));
@@ -122,8 +123,8 @@ TEST_CASE("speculative greedy output equals plain decoding, draft model and look
         auto ctx = make_ctx(target.model);
         auto dctx = make_ctx(draft.model);
         auto prompts = golden_prompts();
-        const auto gen = generated_prompts(static_cast<std::int32_t>(target.tok.n_vocab()),
-                                           target.tok.bos_id());
+        const auto gen =
+            generated_prompts(static_cast<std::int32_t>(target.tok.n_vocab()), target.tok.bos_id());
         prompts.insert(prompts.end(), gen.begin(), gen.end());
         REQUIRE(prompts.size() >= 104);
         SpeculativeStats draft_stats, lookup_stats;
@@ -214,8 +215,7 @@ std::map<std::pair<int, int>, int> simulate(const std::vector<std::vector<TokenP
 }
 
 double chi_square(const std::map<std::pair<int, int>, int>& counts,
-                  const std::vector<TokenProb>& p0, const std::vector<TokenProb>& p1,
-                  int trials) {
+                  const std::vector<TokenProb>& p0, const std::vector<TokenProb>& p1, int trials) {
     double chi = 0;
     for (const auto& a : p0) {
         for (const auto& b : p1) {
@@ -232,14 +232,16 @@ double chi_square(const std::map<std::pair<int, int>, int>& counts,
 
 TEST_CASE("sampled verification keeps the target distribution (chi-square)", "[speculative]") {
     // Four tokens; target and draft disagree a lot, and per position.
-    const std::vector<std::vector<TokenProb>> p = {
-        {{0, 0.5}, {1, 0.3}, {2, 0.15}, {3, 0.05}}, {{0, 0.1}, {1, 0.2}, {2, 0.3}, {3, 0.4}},
-        {{0, 0.25}, {1, 0.25}, {2, 0.25}, {3, 0.25}}, {{0, 0.7}, {1, 0.1}, {2, 0.1}, {3, 0.1}},
-        {{0, 0.4}, {1, 0.4}, {2, 0.1}, {3, 0.1}}};
-    const std::vector<std::vector<TokenProb>> q = {
-        {{0, 0.1}, {1, 0.1}, {2, 0.1}, {3, 0.7}}, {{0, 0.6}, {1, 0.2}, {2, 0.1}, {3, 0.1}},
-        {{0, 0.9}, {1, 0.05}, {2, 0.05}}, {{0, 0.25}, {1, 0.25}, {2, 0.25}, {3, 0.25}},
-        {{2, 1.0}}};
+    const std::vector<std::vector<TokenProb>> p = {{{0, 0.5}, {1, 0.3}, {2, 0.15}, {3, 0.05}},
+                                                   {{0, 0.1}, {1, 0.2}, {2, 0.3}, {3, 0.4}},
+                                                   {{0, 0.25}, {1, 0.25}, {2, 0.25}, {3, 0.25}},
+                                                   {{0, 0.7}, {1, 0.1}, {2, 0.1}, {3, 0.1}},
+                                                   {{0, 0.4}, {1, 0.4}, {2, 0.1}, {3, 0.1}}};
+    const std::vector<std::vector<TokenProb>> q = {{{0, 0.1}, {1, 0.1}, {2, 0.1}, {3, 0.7}},
+                                                   {{0, 0.6}, {1, 0.2}, {2, 0.1}, {3, 0.1}},
+                                                   {{0, 0.9}, {1, 0.05}, {2, 0.05}},
+                                                   {{0, 0.25}, {1, 0.25}, {2, 0.25}, {3, 0.25}},
+                                                   {{2, 1.0}}};
     const int trials = 200000;
     // 15 degrees of freedom: P(chi2 > 37.70) = 0.001.
     const double critical = 37.70;
@@ -279,9 +281,10 @@ TEST_CASE("sampled verification keeps the target distribution (chi-square)", "[s
     CHECK(chi_square(no_residual, p[0], p[1], trials) > critical);
 }
 
-TEST_CASE("speculative sampling with a real draft model keeps the target's next-token "
-          "distribution",
-          "[speculative]") {
+TEST_CASE(
+    "speculative sampling with a real draft model keeps the target's next-token "
+    "distribution",
+    "[speculative]") {
     const Loaded target = load("f32");
     const Loaded draft = load("q4_0");
     auto ctx = make_ctx(target.model, 64);
@@ -510,4 +513,41 @@ TEST_CASE("speculative greedy output equals plain decoding across context shifts
             CHECK(st.accepted > 0);
         }
     }
+}
+
+TEST_CASE("a draft model that never agrees is turned off and catches up on a bounded window",
+          "[speculative]") {
+    // A random model with stories260K's vocabulary drafts for stories260K: its drafts are
+    // rejected, so the tuner decodes plainly with ever rarer one-token probes. Before each probe
+    // the draft sees only the most recent tokens of the run it skipped, so its cache holds far
+    // fewer positions than the history (without that window it would evaluate every token).
+    const Loaded target = load("f32");
+    const std::filesystem::path path =
+        std::filesystem::temp_directory_path() / "pylon_spec_random_draft.gguf";
+    SynthOptions so;
+    so.shape =
+        parse_synth_shape("dim=64,ffn=160,layers=1,heads=4,kv_heads=4,vocab=512,ctx=512").value();
+    so.vocab_from = model_path("f32");
+    so.seed = 11;
+    REQUIRE(write_synth_model(so, path.string()));
+    auto draft = Model::load(path.string());
+    REQUIRE(draft);
+    std::filesystem::remove(path);
+    auto ctx = make_ctx(target.model, 512);
+    auto dctx = make_ctx(*draft, 512);
+    const auto prompt = golden_prompts().front();
+    const int n = 400;
+    const auto plain = run(*ctx, target.tok, prompt, greedy(n));
+    GenerateOptions o = greedy(n);
+    o.speculative.draft = dctx.get();
+    auto r = generate(*ctx, target.tok, prompt, o);
+    REQUIRE(r);
+    REQUIRE(r->generated_ids == plain);
+    const SpeculativeStats& st = r->speculative;
+    CHECK(st.accepted * 4 < st.drafted);
+    CHECK(st.plain_steps > 300);
+    // Probes double their interval up to 256 plain steps: the runs before the last probes are
+    // 32, 64 and 128 tokens long, and the draft evaluated at most 16 of each.
+    const std::size_t history = prompt.size() + plain.size();
+    CHECK(dctx->n_past() + 150 < history);
 }

@@ -131,9 +131,15 @@ public:
                        std::vector<std::vector<TokenProb>>* q, std::vector<double>& conf,
                        const Keep& keep) override {
         evaluated_ = 0;
-        // Catch up with the history the draft has not seen (one batch).
+        // Catch up with the history the draft has not seen (one batch). After a run of plain
+        // steps only the most recent kCatchUpWindow tokens are evaluated: the cache then holds
+        // the older context, a gap, and the recent window at the positions that follow — the
+        // same approximation as a context shift's, harmless in a drafter (the target verifies
+        // every draft) — so that a probe after a long pause costs a bounded batch, not one
+        // evaluation of every token decoded plainly.
         const auto t0 = Clock::now();
         std::span<const std::int32_t> missing(h.data() + consumed_, h.size() - consumed_);
+        if (missing.size() > kCatchUpWindow) missing = missing.last(kCatchUpWindow);
         if (!room(missing.size() + static_cast<std::size_t>(k))) {
             // Too far behind to fit: start afresh from the most recent history.
             ctx_.reset();
@@ -206,6 +212,7 @@ private:
         ctx_.shift((cap - sinks) / 2);
         return ctx_.n_past() + n <= cap;
     }
+    static constexpr std::size_t kCatchUpWindow = 16;
     static SamplingParams draft_sampling(SamplingParams s) {
         s.seed = s.seed ^ 0x9E3779B97F4A7C15ull;  // its own stream of draws
         return s;
