@@ -10,6 +10,10 @@
 #                         target 22 layers = ~11x the draft's bytes, ~80% greedy agreement),
 #                         --draft; target >= 8x draft, bandwidth-bound
 #   pair-low              the same pair written with divergence 0.1 (low acceptance): worst case
+#   pair-big              a Q4_0 pair whose target (64 extra layers, 478 MB, ~32x the draft,
+#                         divergence 0.007: ~75% acceptance) outgrows a large L3 cache (300 MiB
+#                         on some Xeons, where pair-q4_0's 160 MB target stays cache-resident
+#                         and its decode is not bandwidth-bound)
 #   lookup-kjv            prompt lookup on an extraction-style prompt (a held-out KJV passage,
 #                         then its opening again) with the trained kjv10M Q8_0 model
 #   lookup-kjv-q4_0       the same with kjv10M Q4_0
@@ -28,14 +32,14 @@ ROUNDS="${ROUNDS:-5}"
 THREADS="${THREADS:-1 2}"
 N="${N:-256}"
 SHARED_MODELS="${SHARED_MODELS:-$ROOT/../shared/models}"
-CASES="${CASES:-pair-q4_0 pair-q8_0 pair-low lookup-kjv lookup-kjv-q4_0 lookup-kjv-f32 draft-kjv}"
+CASES="${CASES:-pair-q4_0 pair-q8_0 pair-low pair-big lookup-kjv lookup-kjv-q4_0 lookup-kjv-f32 draft-kjv}"
 DATA="$ROOT/tests/data/runtime"
 mkdir -p "$OUT/models"
 
-pair() {  # pair NAME TYPE DIVERGENCE
+pair() {  # pair NAME TYPE DIVERGENCE [EXTRA_LAYERS]
     local t="$OUT/models/$1-target.gguf" d="$OUT/models/$1-draft.gguf"
     [ -f "$t" ] && [ -f "$d" ] && return 0
-    "$BIN/pylon" model synth-pair --type "$2" --divergence "$3" \
+    "$BIN/pylon" model synth-pair --type "$2" --divergence "$3" --extra-layers "${4:-20}" \
         --vocab-from "$DATA/stories260K-f32.gguf" --target "$t" --draft "$d" --force >&2
 }
 
@@ -46,6 +50,7 @@ for c in $CASES; do
         pair-q4_0) pair pair-q4_0 q4_0 0.025 ;;
         pair-q8_0) pair pair-q8_0 q8_0 0.025 ;;
         pair-low) pair pair-low q8_0 0.1 ;;
+        pair-big) pair pair-big q4_0 0.007 64 ;;
     esac
     case "$c" in
         pair-*)
