@@ -1,6 +1,7 @@
 // PostgresCatalog: Catalog over PostgreSQL. Its methods are split by concept over
 // pg_catalog.cpp (namespaces, keys, models), pg_releases.cpp (releases, attestations,
-// publishing), pg_builds.cpp (builds, search) and pg_tokens.cpp (blobs, tokens, audit).
+// publishing), pg_builds.cpp (builds, search), pg_tokens.cpp (blobs, tokens, audit) and
+// pg_devices.cpp (fleets, enrolment, devices, director documents, reports).
 #pragma once
 
 #include <memory>
@@ -110,6 +111,40 @@ public:
     Result<Page<ApiToken>> list_tokens(const PageRequest& page) override;
     Result<void> revoke_token(std::int64_t id) override;
     Result<std::int64_t> count_tokens() override;
+
+    Result<Fleet> create_fleet(const std::string& name, const std::string& description) override;
+    Result<Fleet> get_fleet(const std::string& name) override;
+    Result<Page<Fleet>> list_fleets(const PageRequest& page) override;
+    Result<EnrollmentToken> create_enrollment_token(const std::string& fleet,
+                                                    const std::string& name,
+                                                    const std::string& token_hash,
+                                                    const std::optional<std::int32_t>& max_uses,
+                                                    const std::optional<Timestamp>& expires_at,
+                                                    const std::string& created_by) override;
+    Result<Page<EnrollmentToken>> list_enrollment_tokens(const std::string& fleet,
+                                                         const PageRequest& page) override;
+    Result<void> revoke_enrollment_token(const std::string& fleet, std::int64_t id) override;
+    Result<Device> enroll_device(const std::string& token_hash, const std::string& name,
+                                 const std::string& public_key, const std::string& hardware_json,
+                                 const std::string& credential_hash) override;
+    Result<Device> find_device_by_credential(const std::string& credential_hash) override;
+    Result<Device> get_device(std::int64_t id) override;
+    Result<Device> get_device(const std::string& fleet, const std::string& name) override;
+    Result<Page<Device>> list_devices(const std::optional<std::string>& fleet,
+                                      const PageRequest& page) override;
+    Result<Device> update_device_hardware(std::int64_t id,
+                                          const std::string& hardware_json) override;
+    Result<Device> assign_release(std::int64_t device_id, const std::string& ns,
+                                  const std::string& model, const std::string& version,
+                                  const std::string& set_by) override;
+    Result<void> revoke_device(std::int64_t id) override;
+    Result<DirectorDocument> director_document(std::int64_t device_id,
+                                               std::chrono::seconds lifetime,
+                                               const DirectorSigner& sign) override;
+    Result<Device> record_device_report(std::int64_t device_id,
+                                        const DeviceReport& report) override;
+    Result<Page<DeviceEvent>> list_device_events(std::int64_t device_id,
+                                                 const PageRequest& page) override;
 
     Result<AuditEntry> append_audit(const AuditEntry& entry) override;
     Result<Page<AuditEntry>> list_audit(const PageRequest& page,

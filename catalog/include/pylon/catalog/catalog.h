@@ -1,5 +1,5 @@
 // Catalog: the registry's domain model over PostgreSQL — namespaces, publisher keys, models,
-// releases, builds, blobs, attestations, API tokens and the audit log.
+// releases, builds, blobs, attestations, API tokens, fleets and devices, and the audit log.
 //
 // Contracts shared by every method:
 // - Thread-safe; each call takes a pooled connection for its duration.
@@ -13,6 +13,7 @@
 // - Lists use keyset pagination (PageRequest/Page); cursors are opaque and stable under inserts.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -170,6 +171,74 @@ public:
     virtual Result<void> revoke_token(std::int64_t id) = 0;
     // Every token ever created, revoked ones included (zero only on a fresh installation).
     virtual Result<std::int64_t> count_tokens() = 0;
+
+    // --- fleets, enrolment and devices ---------------------------------------------------------
+    // conflict when the name is taken.
+    virtual Result<Fleet> create_fleet(const std::string& name, const std::string& description) = 0;
+    virtual Result<Fleet> get_fleet(const std::string& name) = 0;
+    // By creation order.
+    virtual Result<Page<Fleet>> list_fleets(const PageRequest& page) = 0;
+
+    // A fleet's enrolment token; `token_hash` as for create_token. not_found for an unknown
+    // fleet; invalid_argument for max_uses < 1.
+    virtual Result<EnrollmentToken> create_enrollment_token(
+        const std::string& fleet, const std::string& name, const std::string& token_hash,
+        const std::optional<std::int32_t>& max_uses, const std::optional<Timestamp>& expires_at,
+        const std::string& created_by) = 0;
+    // By id. not_found for an unknown fleet.
+    virtual Result<Page<EnrollmentToken>> list_enrollment_tokens(const std::string& fleet,
+                                                                 const PageRequest& page) = 0;
+    // not_found for an unknown id (in this fleet); revoking twice changes nothing.
+    virtual Result<void> revoke_enrollment_token(const std::string& fleet, std::int64_t id) = 0;
+
+    // Enrols a device with an enrolment token, in one transaction: the token must be live (not
+    // revoked, not expired, uses below max_uses: not_found otherwise, without saying which),
+    // its use is counted, and the device is created in the token's fleet with its identity key,
+    // hardware probe (a JSON object) and the hash of the credential the registry hands it.
+    // conflict when the fleet has a device of that name or the key is enrolled already.
+    virtual Result<Device> enroll_device(const std::string& token_hash, const std::string& name,
+                                         const std::string& public_key,
+                                         const std::string& hardware_json,
+                                         const std::string& credential_hash) = 0;
+    // The live (not revoked) device with this credential hash; not_found otherwise. Updates
+    // last_seen_at, at most once a minute.
+    virtual Result<Device> find_device_by_credential(const std::string& credential_hash) = 0;
+    virtual Result<Device> get_device(std::int64_t id) = 0;
+    virtual Result<Device> get_device(const std::string& fleet, const std::string& name) = 0;
+    // By id; all fleets when `fleet` is unset.
+    virtual Result<Page<Device>> list_devices(const std::optional<std::string>& fleet,
+                                              const PageRequest& page) = 0;
+    // Replaces the stored hardware probe (a JSON object).
+    virtual Result<Device> update_device_hardware(std::int64_t id,
+                                                  const std::string& hardware_json) = 0;
+    // Sets the release the device should run (an operator's assignment; rollouts later).
+    // invalid_state unless the release is published; not_found for a missing one.
+    virtual Result<Device> assign_release(std::int64_t device_id, const std::string& ns,
+                                          const std::string& model, const std::string& version,
+                                          const std::string& set_by) = 0;
+    virtual Result<void> revoke_device(std::int64_t id) = 0;
+
+    // The device's director document: the stored one when it still names the desired release,
+    // more than half of `lifetime` remains and it does not outlive `lifetime` from now (a
+    // shortened lifetime takes effect at once); otherwise, in one transaction
+    // with the device row locked, the next version is taken and `sign(version, expires_at,
+    // desired release or nullopt)` makes the document, which is stored and returned (a failing
+    // sign() changes nothing). Versions only grow, so a replayed older document is detectable.
+    using DirectorSigner = std::function<Result<std::string>(
+        std::int64_t version, Timestamp expires_at, const std::optional<ReleaseName>& release)>;
+    virtual Result<DirectorDocument> director_document(std::int64_t device_id,
+                                                       std::chrono::seconds lifetime,
+                                                       const DirectorSigner& sign) = 0;
+
+    // Records a status report: an event (kind "report", the body as details), the device's
+    // update state, error and last_seen_at, and, when it names one, its current release.
+    // invalid_argument for an unknown state or a body that is not a JSON object; not_found for a
+    // current release that does not exist.
+    virtual Result<Device> record_device_report(std::int64_t device_id,
+                                                const DeviceReport& report) = 0;
+    // The device's events (enrolment, assignments, reports), newest first.
+    virtual Result<Page<DeviceEvent>> list_device_events(std::int64_t device_id,
+                                                         const PageRequest& page) = 0;
 
     // --- audit log ----------------------------------------------------------------------------
     // Appends an entry (id and at are set by the catalog) and returns it. invalid_argument

@@ -151,6 +151,77 @@ struct ApiToken {
     std::string created_by;
 };
 
+// A group of devices that share enrolment tokens and rollouts.
+struct Fleet {
+    std::int64_t id = 0;
+    std::string name;
+    std::string description;
+    Timestamp created_at;
+};
+
+struct EnrollmentToken {
+    std::int64_t id = 0;
+    std::string fleet;
+    std::string name;
+    std::optional<std::int32_t> max_uses;  // unset: any number of devices
+    std::int32_t uses = 0;
+    Timestamp created_at;
+    std::optional<Timestamp> expires_at;
+    bool revoked = false;
+    std::string created_by;
+};
+
+// A release as a device refers to it.
+struct ReleaseName {
+    std::int64_t id = 0;
+    std::string ns;
+    std::string model;
+    std::string version;
+
+    bool operator==(const ReleaseName&) const = default;
+};
+
+struct Device {
+    std::int64_t id = 0;
+    std::string fleet;
+    std::string name;
+    std::string public_key;       // the device's Ed25519 identity key (TUF key JSON)
+    std::string labels = "{}";    // a JSON object, as text
+    std::string hardware = "{}";  // the agent's hardware probe, as JSON text
+    Timestamp enrolled_at;
+    std::optional<Timestamp> last_seen_at;
+    std::optional<ReleaseName> current;  // what the device last reported running
+    std::optional<ReleaseName> desired;  // what it is assigned
+    std::string update_state = "idle";   // the agent's journal state, as last reported
+    std::int64_t director_version = 0;   // the last director document version issued
+    std::string last_error;
+    bool revoked = false;
+};
+
+// A director document as stored: its version, text and expiry, and the release it names.
+struct DirectorDocument {
+    std::int64_t version = 0;
+    std::string document;  // the signed JSON, as served
+    Timestamp expires_at;
+    std::optional<std::int64_t> release_id;
+};
+
+// What the agent reports: its state, the release it runs (when it runs one), an error, and the
+// whole signed report for the event log.
+struct DeviceReport {
+    std::string update_state;
+    std::optional<std::int64_t> current_release_id;
+    std::string error;
+    std::string body = "{}";  // the report as received (JSON text), kept in device_events
+};
+
+struct DeviceEvent {
+    std::int64_t id = 0;
+    Timestamp at;
+    std::string kind;            // "enrolled", "report", "assigned", ...
+    std::string details = "{}";  // a JSON object, as text
+};
+
 struct AuditEntry {
     std::int64_t id = 0;  // set by the catalog
     Timestamp at;         // set by the catalog
