@@ -2,6 +2,8 @@
 // /proc/meminfo, the device tree; and matching a probe against build targets.
 #include "pylon/agent/hardware.h"
 
+#include "pylon/common/hardware_fit.h"
+
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -307,32 +309,13 @@ Json BuildTarget::to_json() const {
 }
 
 std::optional<std::string> mismatch(const Hardware& hw, const BuildTarget& t) {
-    if (t.arch != hw.arch) return "built for " + t.arch + ", the device is " + hw.arch;
-    std::vector<std::string> missing;
-    for (const auto& f : t.isa) {
-        if (!std::binary_search(hw.isa.begin(), hw.isa.end(), f)) missing.push_back(f);
-    }
-    if (!missing.empty()) {
-        std::string m = "needs ";
-        for (std::size_t i = 0; i < missing.size(); ++i) m += (i ? ", " : "") + missing[i];
-        return m;
-    }
-    if (t.accelerator != "none" &&
-        !std::binary_search(hw.accelerators.begin(), hw.accelerators.end(), t.accelerator)) {
-        return "needs the accelerator " + t.accelerator;
-    }
-    if (t.min_ram_mb > hw.ram_mb) {
-        return "needs " + std::to_string(t.min_ram_mb) + " MiB of RAM, the device has " +
-               std::to_string(hw.ram_mb);
-    }
-    return std::nullopt;
+    return hardware_mismatch(HardwareHas{hw.arch, hw.isa, hw.accelerators, hw.ram_mb},
+                             HardwareNeeds{t.arch, t.isa, t.accelerator, t.min_ram_mb});
 }
 
 bool prefer(const BuildTarget& a, const BuildTarget& b) {
-    const bool acc_a = a.accelerator != "none", acc_b = b.accelerator != "none";
-    if (acc_a != acc_b) return acc_a;
-    if (a.isa.size() != b.isa.size()) return a.isa.size() > b.isa.size();
-    return a.min_ram_mb > b.min_ram_mb;
+    return hardware_prefer(HardwareNeeds{a.arch, a.isa, a.accelerator, a.min_ram_mb},
+                           HardwareNeeds{b.arch, b.isa, b.accelerator, b.min_ram_mb});
 }
 
 }  // namespace pylon::agent
