@@ -309,8 +309,8 @@ Result<Device> PostgresCatalog::update_device_hardware(std::int64_t id,
     }
     return transact(fmt::format("updating device {}", id), [&](pqxx::work& tx) -> Result<Device> {
         const auto r = tx.exec_params(
-            "UPDATE devices SET hardware = $2::jsonb WHERE id = $1 AND hardware <> $2::jsonb"
-            " RETURNING id",
+            "UPDATE devices SET hardware = $2::jsonb, director_document = NULL"
+            " WHERE id = $1 AND hardware <> $2::jsonb RETURNING id",
             id, hardware_json);
         if (!r.empty()) add_event(tx, id, "hardware", hardware_json);
         return load_device(tx, id);

@@ -34,7 +34,9 @@ bool Principal::can_publish(std::string_view ns) const {
     });
 }
 
-std::string Principal::actor() const { return "token " + token_id + " (" + name + ")"; }
+std::string Principal::actor() const {
+    return "token " + token_id + " (" + name + ")";
+}
 
 std::string generate_token() {
     if (sodium_init() < 0) std::abort();  // cannot happen after the first successful call
@@ -54,16 +56,20 @@ Result<void> check_scope(std::string_view scope) {
                                           "\" is not a scope (admin, read or publish:<namespace>)");
 }
 
-Result<std::string> bearer_token(std::optional<std::string_view> header) {
-    if (!header) return Error(Errc::unauthorized, "this call needs an API token (Authorization: Bearer …)");
+Result<std::string> bearer_token(std::optional<std::string_view> header, std::string_view prefix,
+                                 std::string_view what) {
+    if (!header) {
+        return Error(Errc::unauthorized,
+                     "this call needs " + std::string(what) + " (Authorization: Bearer …)");
+    }
     constexpr std::string_view kBearer = "Bearer ";
     std::string_view v = *header;
     if (v.size() <= kBearer.size() || v.substr(0, kBearer.size()) != kBearer) {
         return Error(Errc::unauthorized, "the Authorization header must be \"Bearer <token>\"");
     }
     v.remove_prefix(kBearer.size());
-    if (v.size() > 256 || v.rfind(kPrefix, 0) != 0) {
-        return Error(Errc::unauthorized, "the bearer token is not a Pylon API token");
+    if (v.size() > 256 || v.rfind(prefix, 0) != 0) {
+        return Error(Errc::unauthorized, "the bearer token is not " + std::string(what));
     }
     return std::string(v);
 }

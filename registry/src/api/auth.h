@@ -37,7 +37,10 @@ std::string hash_token(std::string_view token);
 // Errc::invalid_field for a scope that is not admin, read or publish:<valid namespace>.
 [[nodiscard]] Result<void> check_scope(std::string_view scope);
 // The token of an "Authorization: Bearer <token>" header value; Errc::unauthorized when the
-// header is missing (nullopt) or not of that form.
-[[nodiscard]] Result<std::string> bearer_token(std::optional<std::string_view> header);
+// header is missing (nullopt), not of that form, or the token lacks `prefix` ("pyl_" API
+// tokens, "pye_" enrolment tokens, "pyd_" device credentials; `what` names it in messages).
+[[nodiscard]] Result<std::string> bearer_token(std::optional<std::string_view> header,
+                                               std::string_view prefix = "pyl_",
+                                               std::string_view what = "a Pylon API token");
 
 }  // namespace pylon::registry::api

@@ -8,9 +8,9 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <unordered_map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "api/auth.h"
 #include "api/errors.h"
@@ -22,6 +22,7 @@
 #include "pylon/registry/http/router.h"
 #include "pylon/registry/metrics.h"
 #include "pylon/registry/tuf/tuf_host.h"
+#include "pylon/signing/keys.h"
 
 namespace pylon::registry::api {
 
@@ -57,6 +58,10 @@ struct ApiContext {
     Metrics& metrics;
     std::string openapi_yaml;
     TokenCache tokens;
+    // The director's online key (signs per-device director documents); null: no device API.
+    const signing::PrivateKey* director_key = nullptr;
+    // How long a director document is valid (re-issued after half of it).
+    std::chrono::seconds director_lifetime{std::chrono::hours(24)};
 };
 
 // The JSON error response for any Error (status and code from classify()); 5xx details are
@@ -105,10 +110,9 @@ http::StreamFinish wrap_finish(ApiContext& ctx, ApiFinish finish);
 // Serves a stored blob: ETag = "<digest>", If-None-Match → 304, a single "Range: bytes=a-b"
 // (or a-, or -n) → 206 with Content-Range, an unsatisfiable one → 416; the body goes out with
 // sendfile. Errc::not_found when the store does not have it.
-[[nodiscard]] Result<http::Response> serve_blob(ApiContext& ctx, const http::Request& request,
-                                                const blob::Digest& digest,
-                                                std::string_view content_type =
-                                                    "application/octet-stream");
+[[nodiscard]] Result<http::Response> serve_blob(
+    ApiContext& ctx, const http::Request& request, const blob::Digest& digest,
+    std::string_view content_type = "application/octet-stream");
 
 // Registration of each group of routes.
 void add_ops_routes(http::Router& router, ApiContext& ctx);
@@ -118,6 +122,7 @@ void add_model_routes(http::Router& router, ApiContext& ctx);
 void add_release_routes(http::Router& router, ApiContext& ctx);
 void add_blob_routes(http::Router& router, ApiContext& ctx);
 void add_tuf_routes(http::Router& router, ApiContext& ctx);
+void add_device_routes(http::Router& router, ApiContext& ctx);
 
 // Mirrors the publisher keys of every namespace delegation in the current top-level targets
 // role into the catalog (at start-up, so that a crash between the two never leaves them apart).

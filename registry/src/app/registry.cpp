@@ -1,5 +1,8 @@
 #include "pylon/registry/registry.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -15,6 +18,7 @@
 #include "pylon/registry/metrics.h"
 #include "pylon/registry/tuf/tuf_host.h"
 #include "pylon/signing/tuf/updater.h"
+#include "tuf/tuf_host_impl.h"
 
 namespace pylon::registry {
 
@@ -28,6 +32,7 @@ struct Registry::Impl {
     std::unique_ptr<catalog::Catalog> catalog;
     std::unique_ptr<blob::BlobStore> blobs;
     std::unique_ptr<tuf::TufHost> tuf;
+    std::optional<signing::PrivateKey> director_key;
     Metrics metrics;
     std::unique_ptr<api::ApiContext> ctx;
     std::unique_ptr<http::Server> server;
@@ -43,15 +48,38 @@ struct Registry::Impl {
     void maintenance_loop();
 };
 
+namespace {
+
+// The director's online key: made on first start (0600, beside the snapshot and timestamp
+// keys), published to devices at enrolment. A new key is written under a temporary name and
+// linked into place, so replicas starting together end up with the same one.
+Result<signing::PrivateKey> load_or_create_director_key(const std::filesystem::path& file) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+        PYLON_TRY_ASSIGN(auto key, signing::PrivateKey::generate(signing::KeyType::ed25519));
+        const auto tmp = file.string() + ".new." + std::to_string(::getpid());
+        PYLON_TRY(key.save(tmp, nullptr));
+        const int rc = ::link(tmp.c_str(), file.c_str());
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        if (rc != 0 && err != EEXIST) return Error::from_errno(err, "link " + file.string());
+        PYLON_TRY(fsync_directory(file.parent_path()));
+        if (rc == 0) log::info("created the director key {} ({})", file.string(), key.key_id());
+    }
+    return tuf::detail::load_owner_only_key(file);
+}
+
+}  // namespace
+
 Result<void> Registry::Impl::open_storage() {
-    const std::size_t workers = config.server.worker_threads != 0
-                                    ? config.server.worker_threads
-                                    : 2 * std::max(1u, config.server.io_threads != 0
-                                                           ? config.server.io_threads
-                                                           : std::thread::hardware_concurrency());
-    PYLON_TRY_ASSIGN(pool, catalog::ConnectionPool::create(
-                               config.database_url,
-                               config.db_pool_size != 0 ? config.db_pool_size : workers));
+    const std::size_t workers =
+        config.server.worker_threads != 0
+            ? config.server.worker_threads
+            : 2 * std::max(1u, config.server.io_threads != 0 ? config.server.io_threads
+                                                             : std::thread::hardware_concurrency());
+    PYLON_TRY_ASSIGN(
+        pool, catalog::ConnectionPool::create(
+                  config.database_url, config.db_pool_size != 0 ? config.db_pool_size : workers));
     {
         auto applied = catalog::apply_migrations(*pool);
         if (!applied) return std::move(applied).error().with_context("applying migrations");
@@ -77,6 +105,11 @@ Result<void> Registry::Impl::open_storage() {
         if (!host) return std::move(host).error().with_context("opening the TUF repository");
         tuf = std::move(host).value();
     }
+    {
+        auto key = load_or_create_director_key(config.data_dir / "tuf" / "keys" / "director.key");
+        if (!key) return std::move(key).error().with_context("the director key");
+        director_key = std::move(*key);
+    }
     return {};
 }
 
@@ -90,9 +123,10 @@ Result<void> Registry::Impl::bootstrap_admin_token() {
     PYLON_TRY(write_file_atomic(path, token + "\n", 0600));
     PYLON_TRY(catalog->create_token("bootstrap-admin", api::hash_token(token), {"admin"},
                                     std::nullopt, "registry bootstrap"));
-    log::warn("created the bootstrap admin token in {} (mode 0600): use it to create other "
-              "tokens, then revoke it",
-              path.string());
+    log::warn(
+        "created the bootstrap admin token in {} (mode 0600): use it to create other "
+        "tokens, then revoke it",
+        path.string());
     return {};
 }
 
@@ -118,7 +152,9 @@ void Registry::Impl::maintenance_loop() {
 
 Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Registry::~Registry() { stop(); }
+Registry::~Registry() {
+    stop();
+}
 
 Result<std::unique_ptr<Registry>> Registry::create(RegistryConfig config) {
     if (config.data_dir.empty()) {
@@ -138,8 +174,9 @@ Result<void> Registry::start() {
                      "creating data directory " + d.config.data_dir.string() + ": " + ec.message());
     }
     PYLON_TRY(d.open_storage());
-    d.ctx.reset(new api::ApiContext{*d.catalog, *d.blobs, *d.tuf, d.metrics,
-                                    openapi_data::kOpenApiYaml, {}});
+    d.ctx.reset(new api::ApiContext{
+        *d.catalog, *d.blobs, *d.tuf, d.metrics, openapi_data::kOpenApiYaml, {}});
+    d.ctx->director_key = &*d.director_key;
     if (auto synced = api::sync_all_publisher_keys(*d.ctx); !synced) {
         return std::move(synced).error().with_context("mirroring publisher keys into the catalog");
     }
@@ -155,6 +192,7 @@ Result<void> Registry::start() {
     api::add_release_routes(*router, *d.ctx);
     api::add_blob_routes(*router, *d.ctx);
     api::add_tuf_routes(*router, *d.ctx);
+    api::add_device_routes(*router, *d.ctx);
 
     http::Hooks hooks;
     hooks.metrics = &d.metrics;
@@ -168,9 +206,13 @@ Result<void> Registry::start() {
     return {};
 }
 
-std::uint16_t Registry::port() const { return impl_->server ? impl_->server->port() : 0; }
+std::uint16_t Registry::port() const {
+    return impl_->server ? impl_->server->port() : 0;
+}
 
-void Registry::install_signal_handlers() { impl_->signals = true; }
+void Registry::install_signal_handlers() {
+    impl_->signals = true;
+}
 
 void Registry::wait() {
     if (impl_->server) impl_->server->wait();

@@ -208,7 +208,8 @@ public:
     // By id; all fleets when `fleet` is unset.
     virtual Result<Page<Device>> list_devices(const std::optional<std::string>& fleet,
                                               const PageRequest& page) = 0;
-    // Replaces the stored hardware probe (a JSON object).
+    // Replaces the stored hardware probe (a JSON object); a change makes the next director
+    // document a new version (the best-fitting build may differ).
     virtual Result<Device> update_device_hardware(std::int64_t id,
                                                   const std::string& hardware_json) = 0;
     // Sets the release the device should run (an operator's assignment; rollouts later).
