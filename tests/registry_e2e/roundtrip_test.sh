@@ -53,6 +53,18 @@ publish 1.0.0 "$work/acme.key"
 "$pylon" pull acme/tiny@1.0.0 --target x86_64-q8_0 --out "$work/pulled"
 cmp "$work/pulled/model.gguf" "$sample" || fail "pulled bytes differ"
 
+# Fleets and enrolment tokens through the CLI (devices enrol with pylon-agent).
+"$pylon" fleet create edge --description "e2e fleet"
+"$pylon" fleet list | grep -q "^edge " || fail "fleet list does not show edge"
+"$pylon" fleet enrollment-token edge --max-uses 3 --out "$work/enrol.token"
+grep -q '^pye_' "$work/enrol.token" || fail "no enrolment token written"
+[[ $(stat -c %a "$work/enrol.token") == 600 ]] || fail "enrolment token file is not 0600"
+"$pylon" devices list --fleet edge | grep -q "^ID" || fail "devices list failed"
+if "$pylon" devices assign edge/nosuch acme/tiny@1.0.0 2>"$work/assign.err"; then
+    fail "assigning to a missing device succeeded"
+fi
+grep -q "no device edge/nosuch" "$work/assign.err" || { cat "$work/assign.err"; fail "no error"; }
+
 # A key the namespace was not delegated to: the attestation is refused, nothing is published.
 if publish 1.0.1 "$work/mallory.key" 2>"$work/mallory.err"; then fail "publish with a foreign key succeeded"; fi
 grep -q "bad_signature\|HTTP 422" "$work/mallory.err" || { cat "$work/mallory.err"; fail "no signature error"; }

@@ -1,0 +1,163 @@
+// Fleets, enrolment tokens and devices (admin): pylon fleet …, pylon devices ….
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "pylon/common/file_io.h"
+#include "registry_client.h"
+
+namespace pylon::cli {
+namespace {
+
+std::string text(const nlohmann::json& j, const char* name) {
+    if (!j.is_object() || !j.contains(name)) return "";
+    const auto& v = j[name];
+    if (v.is_null()) return "";
+    return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string release_text(const nlohmann::json& r) {
+    if (!r.is_object()) return "-";
+    return text(r, "namespace") + "/" + text(r, "model") + "@" + text(r, "version");
+}
+
+// A device given as its id, FLEET/NAME, or a name unique across fleets.
+std::string device_id(RegistryClient& client, const std::string& ref) {
+    if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos) return ref;
+    const auto slash = ref.find('/');
+    const std::string fleet = slash == std::string::npos ? "" : ref.substr(0, slash);
+    const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
+    const auto items =
+        client.list_all(fleet.empty() ? "/v1/devices" : "/v1/devices?fleet=" + url_encode(fleet));
+    std::string found;
+    for (const auto& d : items) {
+        if (text(d, "name") != name) continue;
+        if (!found.empty()) {
+            throw UsageError("device name " + name + " is in several fleets: give FLEET/NAME");
+        }
+        found = text(d, "id");
+    }
+    if (found.empty()) throw CommandError("no device " + ref);
+    return found;
+}
+
+void print_devices(const nlohmann::json& items) {
+    std::printf("%-8s %-16s %-24s %-14s %-28s %-28s %s\n", "ID", "FLEET", "NAME", "STATE",
+                "CURRENT", "DESIRED", "LAST SEEN");
+    for (const auto& d : items) {
+        std::printf(
+            "%-8s %-16s %-24s %-14s %-28s %-28s %s\n", text(d, "id").c_str(),
+            text(d, "fleet").c_str(), text(d, "name").c_str(), text(d, "update_state").c_str(),
+            release_text(d.value("current", nullptr)).c_str(),
+            release_text(d.value("desired", nullptr)).c_str(), text(d, "last_seen_at").c_str());
+    }
+}
+
+struct TokenOptions {
+    RegistryOptions reg;
+    std::string fleet, name, out;
+    int max_uses = 0, expires_in_hours = 0;
+};
+
+}  // namespace
+
+void add_device_commands(CLI::App& app) {
+    auto* fleet = app.add_subcommand("fleet", "Manage fleets and their enrolment tokens (admin)");
+    fleet->require_subcommand(1);
+    auto fc = std::make_shared<std::pair<RegistryOptions, std::pair<std::string, std::string>>>();
+    auto* create = fleet->add_subcommand("create", "Create a fleet");
+    create->add_option("name", fc->second.first, "Fleet name")->required();
+    create->add_option("--description", fc->second.second, "Description");
+    fc->first.add_to(create);
+    create->callback([fc] {
+        RegistryClient client(fc->first.resolve());
+        nlohmann::json body{{"name", fc->second.first}};
+        if (!fc->second.second.empty()) body["description"] = fc->second.second;
+        client.call(net::Method::post, "/v1/fleets", body);
+        std::cout << "created fleet " << fc->second.first << "\n";
+    });
+    auto fl = std::make_shared<RegistryOptions>();
+    auto* flist = fleet->add_subcommand("list", "List fleets");
+    fl->add_to(flist);
+    flist->callback([fl] {
+        RegistryClient client(fl->resolve());
+        std::printf("%-24s %s\n", "FLEET", "DESCRIPTION");
+        for (const auto& f : client.list_all("/v1/fleets")) {
+            std::printf("%-24s %s\n", text(f, "name").c_str(), text(f, "description").c_str());
+        }
+    });
+    auto to = std::make_shared<TokenOptions>();
+    auto* token = fleet->add_subcommand(
+        "enrollment-token", "Create an enrolment token for a fleet; it is shown only once");
+    token->add_option("fleet", to->fleet, "Fleet")->required();
+    token->add_option("--name", to->name, "Name of the token");
+    token->add_option("--max-uses", to->max_uses, "How many devices may enrol with it")
+        ->check(CLI::PositiveNumber);
+    token->add_option("--expires-in-hours", to->expires_in_hours, "Lifetime in hours")
+        ->check(CLI::PositiveNumber);
+    token->add_option("--out", to->out, "Write the token to FILE (mode 0600) instead of stdout");
+    to->reg.add_to(token);
+    token->callback([to] {
+        RegistryClient client(to->reg.resolve());
+        nlohmann::json body = nlohmann::json::object();
+        if (!to->name.empty()) body["name"] = to->name;
+        if (to->max_uses > 0) body["max_uses"] = to->max_uses;
+        if (to->expires_in_hours > 0) body["expires_in_hours"] = to->expires_in_hours;
+        const auto j = client.call(
+            net::Method::post, "/v1/fleets/" + url_encode(to->fleet) + "/enrollment-tokens", body);
+        const std::string secret = text(j, "token");
+        if (secret.empty()) throw CommandError("the registry's answer holds no token");
+        if (!to->out.empty()) {
+            unwrap(write_file_atomic(to->out, secret + "\n", 0600), "writing " + to->out);
+            std::cout << "created enrolment token " << text(j, "id") << " for fleet " << to->fleet
+                      << ", written to " << to->out << "\n";
+        } else {
+            std::cerr << "created enrolment token " << text(j, "id") << " for fleet " << to->fleet
+                      << "; it is shown only once:\n";
+            std::cout << secret << "\n";
+        }
+    });
+
+    auto* devices = app.add_subcommand("devices", "Inspect devices and assign releases (admin)");
+    devices->require_subcommand(1);
+    auto dl = std::make_shared<std::pair<RegistryOptions, std::string>>();
+    auto* dlist = devices->add_subcommand("list", "List devices");
+    dlist->add_option("--fleet", dl->second, "Only this fleet");
+    dl->first.add_to(dlist);
+    dlist->callback([dl] {
+        RegistryClient client(dl->first.resolve());
+        print_devices(client.list_all(
+            dl->second.empty() ? "/v1/devices" : "/v1/devices?fleet=" + url_encode(dl->second)));
+    });
+    auto ds = std::make_shared<std::pair<RegistryOptions, std::string>>();
+    auto* dshow = devices->add_subcommand("show", "A device, as JSON, with its recent events");
+    dshow->add_option("device", ds->second, "ID, FLEET/NAME or NAME")->required();
+    ds->first.add_to(dshow);
+    dshow->callback([ds] {
+        RegistryClient client(ds->first.resolve());
+        const std::string id = device_id(client, ds->second);
+        auto d = client.call(net::Method::get, "/v1/devices/" + id);
+        d["events"] = client.call(net::Method::get, "/v1/devices/" + id + "/events?limit=20")
+                          .value("items", nlohmann::json::array());
+        std::cout << d.dump(2) << "\n";
+    });
+    auto da = std::make_shared<std::tuple<RegistryOptions, std::string, std::string>>();
+    auto* assign = devices->add_subcommand(
+        "assign", "Set the release a device is to run (its director document names the build)");
+    assign->add_option("device", std::get<1>(*da), "ID, FLEET/NAME or NAME")->required();
+    assign->add_option("release", std::get<2>(*da), "NS/MODEL@VERSION (published)")->required();
+    std::get<0>(*da).add_to(assign);
+    assign->callback([da] {
+        const ModelRef ref = parse_model_ref(std::get<2>(*da), true);
+        RegistryClient client(std::get<0>(*da).resolve());
+        const std::string id = device_id(client, std::get<1>(*da));
+        const auto d = client.call(
+            net::Method::put, "/v1/devices/" + id + "/release",
+            nlohmann::json{{"model", ref.ns + "/" + ref.model}, {"version", ref.version}});
+        std::cout << "device " << text(d, "fleet") << "/" << text(d, "name") << " (" << id
+                  << ") is to run " << release_text(d.value("desired", nullptr)) << "\n";
+    });
+}
+
+}  // namespace pylon::cli
