@@ -1,14 +1,19 @@
-// pylon-agent — the device daemon. This first cut has the local parts: `probe` prints the
-// hardware probe (the vocabulary of build targets), `status` the update journal and slots of a
-// state directory. Enrolment and the update loop arrive with the rest of the agent issue.
+// pylon-agent — the device daemon. So far: `probe` prints the hardware probe (the vocabulary of
+// build targets), `enroll` enrols the device with a registry, `check` fetches and verifies its
+// director document, `status` shows the identity, update journal and slots. The update loop
+// arrives with the rest of the agent issue.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "pylon/agent/director_client.h"
+#include "pylon/agent/enroll.h"
 #include "pylon/agent/hardware.h"
 #include "pylon/agent/journal.h"
+#include "pylon/common/file_io.h"
+#include "pylon/signing/tuf/updater.h"
 
 namespace {
 
@@ -24,8 +29,56 @@ int cmd_probe(const std::vector<std::string>& accelerators) {
     return 0;
 }
 
+struct EnrollArgs {
+    std::string registry, token_file, name, ca_file, tuf_root;
+    std::vector<std::string> accelerators;
+};
+
+int cmd_enroll(const std::string& state_dir, const EnrollArgs& a) {
+    using namespace pylon::agent;
+    auto token = pylon::read_file(a.token_file, 4096);
+    if (!token) return fail(token.error());
+    std::string t = *token;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    EnrollOptions o;
+    o.registry = a.registry;
+    o.token = pylon::Secret(std::move(t));
+    o.name = a.name;
+    o.ca_file = a.ca_file;
+    o.tuf_root_file = a.tuf_root;
+    o.accelerators = a.accelerators;
+    auto id = enroll(state_dir, o);
+    if (!id) return fail(id.error());
+    std::printf("enrolled as %s/%s (device %lld) with %s; identity in %s\n", id->fleet.c_str(),
+                id->name.c_str(), static_cast<long long>(id->device_id), id->registry.c_str(),
+                IdentityStore(state_dir).dir().c_str());
+    return 0;
+}
+
+int cmd_check(const std::string& state_dir, const std::string& ca_file) {
+    using namespace pylon::agent;
+    auto journal = JournalStore(state_dir).load();
+    if (!journal) return fail(journal.error());
+    auto doc = fetch_director(state_dir, journal->director_version, pylon::signing::tuf::libc_now(),
+                              ca_file);
+    if (!doc) return fail(doc.error());
+    std::printf("director document version %lld, valid until %s\n",
+                static_cast<long long>(doc->version),
+                pylon::signing::tuf::format_time(doc->expires).c_str());
+    if (!doc->target_path) {
+        std::printf("install: nothing (%s)\n", doc->note.c_str());
+        return 0;
+    }
+    std::printf("install: %s (%llu bytes, sha256 %s)\n", doc->target_path->c_str(),
+                static_cast<unsigned long long>(doc->target.length),
+                doc->target.hashes.count("sha256") ? doc->target.hashes.at("sha256").c_str() : "-");
+    return 0;
+}
+
 int cmd_status(const std::string& state_dir, bool json) {
     using namespace pylon::agent;
+    auto identity = IdentityStore(state_dir).load();
+    if (!identity) return fail(identity.error());
     auto journal = JournalStore(state_dir).load();
     if (!journal) return fail(journal.error());
     Slots slots(state_dir);
@@ -41,9 +94,22 @@ int cmd_status(const std::string& state_dir, bool json) {
         out["slots"][s] = *t ? (*t)->to_json() : Json();
     }
     if (journal->target) out["update_target"] = journal->target->path;
+    if (*identity) {
+        out["identity"] = {{"registry", (*identity)->registry},
+                           {"device_id", (*identity)->device_id},
+                           {"fleet", (*identity)->fleet},
+                           {"name", (*identity)->name}};
+    }
     if (json) {
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
+    }
+    if (*identity) {
+        std::printf("device:       %s/%s (id %lld) at %s\n", (*identity)->fleet.c_str(),
+                    (*identity)->name.c_str(), static_cast<long long>((*identity)->device_id),
+                    (*identity)->registry.c_str());
+    } else {
+        std::printf("device:       not enrolled\n");
     }
     std::printf("state:        %s\n", std::string(to_string(journal->state)).c_str());
     std::printf("active slot:  %s\n", *active ? (*active)->c_str() : "(none)");
@@ -73,7 +139,33 @@ int main(int argc, char** argv) {
     status->add_option("--state-dir", state_dir, "The agent's state directory")
         ->capture_default_str();
     status->add_flag("--json", json, "As JSON");
+    EnrollArgs ea;
+    auto* enroll = app.add_subcommand("enroll", "Enrol this device with a registry");
+    enroll->add_option("--registry", ea.registry, "Registry URL")->required();
+    enroll->add_option("--token-file", ea.token_file, "File holding the fleet's enrolment token")
+        ->required()
+        ->check(CLI::ExistingFile);
+    enroll->add_option("--name", ea.name, "Device name (default: the host name)");
+    enroll->add_option("--ca-file", ea.ca_file, "PEM CA certificates to trust for HTTPS")
+        ->check(CLI::ExistingFile);
+    enroll
+        ->add_option("--tuf-root", ea.tuf_root,
+                     "Trust this root.json (obtained out of band) instead of the registry's")
+        ->check(CLI::ExistingFile);
+    enroll->add_option("--accelerator", ea.accelerators,
+                       "An accelerator the probe cannot see (e.g. cuda-sm87); repeatable");
+    enroll->add_option("--state-dir", state_dir, "The agent's state directory")
+        ->capture_default_str();
+    std::string ca_file;
+    auto* check = app.add_subcommand(
+        "check", "Fetch and verify this device's director document; print what it names");
+    check->add_option("--state-dir", state_dir, "The agent's state directory")
+        ->capture_default_str();
+    check->add_option("--ca-file", ca_file, "PEM CA certificates to trust for HTTPS")
+        ->check(CLI::ExistingFile);
     CLI11_PARSE(app, argc, argv);
     if (*probe) return cmd_probe(accelerators);
+    if (*enroll) return cmd_enroll(state_dir, ea);
+    if (*check) return cmd_check(state_dir, ca_file);
     return cmd_status(state_dir, json);
 }

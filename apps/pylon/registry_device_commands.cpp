@@ -17,7 +17,10 @@ std::string text(const nlohmann::json& j, const char* name) {
     return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-std::string release_text(const nlohmann::json& r) {
+// The release object under `key` of a device ("-" when null or absent).
+std::string release_text(const nlohmann::json& device, const char* key) {
+    if (!device.is_object() || !device.contains(key)) return "-";
+    const nlohmann::json& r = device[key];
     if (!r.is_object()) return "-";
     return text(r, "namespace") + "/" + text(r, "model") + "@" + text(r, "version");
 }
@@ -46,11 +49,10 @@ void print_devices(const nlohmann::json& items) {
     std::printf("%-8s %-16s %-24s %-14s %-28s %-28s %s\n", "ID", "FLEET", "NAME", "STATE",
                 "CURRENT", "DESIRED", "LAST SEEN");
     for (const auto& d : items) {
-        std::printf(
-            "%-8s %-16s %-24s %-14s %-28s %-28s %s\n", text(d, "id").c_str(),
-            text(d, "fleet").c_str(), text(d, "name").c_str(), text(d, "update_state").c_str(),
-            release_text(d.value("current", nullptr)).c_str(),
-            release_text(d.value("desired", nullptr)).c_str(), text(d, "last_seen_at").c_str());
+        std::printf("%-8s %-16s %-24s %-14s %-28s %-28s %s\n", text(d, "id").c_str(),
+                    text(d, "fleet").c_str(), text(d, "name").c_str(),
+                    text(d, "update_state").c_str(), release_text(d, "current").c_str(),
+                    release_text(d, "desired").c_str(), text(d, "last_seen_at").c_str());
     }
 }
 
@@ -156,7 +158,7 @@ void add_device_commands(CLI::App& app) {
             net::Method::put, "/v1/devices/" + id + "/release",
             nlohmann::json{{"model", ref.ns + "/" + ref.model}, {"version", ref.version}});
         std::cout << "device " << text(d, "fleet") << "/" << text(d, "name") << " (" << id
-                  << ") is to run " << release_text(d.value("desired", nullptr)) << "\n";
+                  << ") is to run " << release_text(d, "desired") << "\n";
     });
 }
 

@@ -2,8 +2,10 @@
 # End to end: a real pylon-registry (PostgreSQL from the PG* variables, as pg_virtualenv sets
 # them) and the pylon CLI: login, delegate a namespace, publish the stories260K sample with
 # provenance and model signature, list, show, pull (TUF-verified download + OMS signature check),
-# and compare the bytes. Then the refusals: a publish signed with a key the namespace was not
-# delegated to, and a pull of a file tampered with in the blob store.
+# and compare the bytes; a fleet, an enrolment token, pylon-agent enrolling and checking its
+# director document before and after an assignment. Then the refusals: a forged device
+# credential, a publish signed with a key the namespace was not delegated to, and a pull of a
+# file tampered with in the blob store.
 #
 # Usage: roundtrip_test.sh BIN_DIR WORK_DIR SAMPLE_MODEL      (exit 77: skipped, no PostgreSQL)
 set -euo pipefail
@@ -64,6 +66,33 @@ if "$pylon" devices assign edge/nosuch acme/tiny@1.0.0 2>"$work/assign.err"; the
     fail "assigning to a missing device succeeded"
 fi
 grep -q "no device edge/nosuch" "$work/assign.err" || { cat "$work/assign.err"; fail "no error"; }
+
+# A device enrols with pylon-agent, is assigned the release, and its verified director
+# document names the build for its hardware.
+agent=$bin/pylon-agent
+state=$work/agent-state
+"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state"
+[[ $(stat -c %a "$state") == 700 ]] || fail "state directory is not 0700"
+for f in identity/device.key identity/credential identity/identity.json; do
+    [[ $(stat -c %a "$state/$f") == 600 ]] || fail "$f is not 0600"
+done
+grep -q '^pyd_' "$state/identity/credential" || fail "no device credential stored"
+if grep -rqF "$(cat "$work/enrol.token")" "$state"; then fail "the enrolment token was stored"; fi
+"$agent" status --state-dir "$state" | grep -q "edge/dev-1" || fail "status shows no identity"
+if "$agent" enroll --registry "$url" --token-file "$work/enrol.token" --state-dir "$state" \
+    2>"$work/enrol2.err"; then fail "a second enrolment succeeded"; fi
+grep -q "already enrolled" "$work/enrol2.err" || fail "no 'already enrolled' error"
+"$agent" check --state-dir "$state" | grep -q "install: nothing (no release is assigned" ||
+    fail "unassigned device: unexpected director document"
+"$pylon" devices assign edge/dev-1 acme/tiny@1.0.0
+"$agent" check --state-dir "$state" | grep -q "install: acme/tiny/1.0.0/x86_64-q8_0/model.gguf" ||
+    fail "the director document does not name the build"
+"$pylon" devices list --fleet edge | grep -q "dev-1 .*acme/tiny@1.0.0" || fail "devices list"
+cp "$state/identity/credential" "$work/credential.bak"
+echo "pyd_forged" > "$state/identity/credential"
+if "$agent" check --state-dir "$state" 2>"$work/check.err"; then fail "a forged credential worked"; fi
+grep -q "HTTP 401" "$work/check.err" || { cat "$work/check.err"; fail "no 401 for a forged credential"; }
+cp "$work/credential.bak" "$state/identity/credential"
 
 # A key the namespace was not delegated to: the attestation is refused, nothing is published.
 if publish 1.0.1 "$work/mallory.key" 2>"$work/mallory.err"; then fail "publish with a foreign key succeeded"; fi

@@ -1,0 +1,26 @@
+#include "pylon/agent/director_client.h"
+
+#include "pylon/agent/enroll.h"
+#include "registry_http.h"
+
+namespace pylon::agent {
+
+Result<signing::tuf::DirectorDocument> fetch_director(const std::filesystem::path& state_dir,
+                                                      std::int64_t last_version,
+                                                      signing::tuf::Time now,
+                                                      const std::string& ca_file) {
+    IdentityStore store(state_dir);
+    PYLON_TRY_ASSIGN(auto id, store.load());
+    if (!id) return Error(Errc::not_found, "this device is not enrolled (pylon-agent enroll)");
+    PYLON_TRY_ASSIGN(const Secret credential, store.credential());
+    PYLON_TRY_ASSIGN(const auto key, store.director_key());
+    PYLON_TRY_ASSIGN(auto http, RegistryHttp::open(id->registry, ca_file));
+    PYLON_TRY_ASSIGN(auto r, http->get("/v1/device/director", &credential));
+    if (r.status != 200) return registry_refusal("fetching the director document", r);
+    auto doc =
+        signing::tuf::verify_director_document(r.body, key, id->binding(), last_version, now);
+    if (!doc) return std::move(doc).error().with_context("the director document");
+    return doc;
+}
+
+}  // namespace pylon::agent

@@ -1,0 +1,39 @@
+// The agent's calls to its registry: one kept-alive connection, the registry URL's path as a
+// prefix, a bearer token (enrolment token or device credential) per call, bounded answers.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "pylon/common/result.h"
+#include "pylon/common/secret.h"
+#include "pylon/net/http_client.h"
+
+namespace pylon::agent {
+
+class RegistryHttp {
+public:
+    [[nodiscard]] static Result<std::unique_ptr<RegistryHttp>> open(const std::string& base_url,
+                                                                    const std::string& ca_file);
+    // `bearer` null: no Authorization header.
+    [[nodiscard]] Result<net::HttpResponse> get(const std::string& path, const Secret* bearer);
+    [[nodiscard]] Result<net::HttpResponse> post_json(const std::string& path, const Secret* bearer,
+                                                      std::string body);
+    [[nodiscard]] Result<net::HttpResponse> put_json(const std::string& path, const Secret* bearer,
+                                                     std::string body);
+
+private:
+    RegistryHttp(std::unique_ptr<net::HttpClient> client, std::string prefix)
+        : client_(std::move(client)), prefix_(std::move(prefix)) {}
+    [[nodiscard]] Result<net::HttpResponse> call(net::Method m, const std::string& path,
+                                                 const Secret* bearer, std::string body);
+    std::unique_ptr<net::HttpClient> client_;
+    std::string prefix_;
+};
+
+// An Error for a registry answer that is not the one expected: "<what>: HTTP 401 unauthorized:
+// <the registry's message>".
+Error registry_refusal(std::string_view what, const net::HttpResponse& r);
+
+}  // namespace pylon::agent
