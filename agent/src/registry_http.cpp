@@ -44,6 +44,16 @@ Result<net::HttpResponse> RegistryHttp::post_json(const std::string& path, const
     return call(net::Method::post, path, bearer, std::move(body));
 }
 
+Result<net::HttpResponse> RegistryHttp::get_range(const std::string& path, std::uint64_t first,
+                                                  std::uint64_t last) {
+    net::HttpRequest rq;
+    rq.method = net::Method::get;
+    rq.target = prefix_ + path;
+    rq.max_response_size = last - first + 1 + 4096;
+    rq.headers.add("Range", "bytes=" + std::to_string(first) + "-" + std::to_string(last));
+    return client_->send(rq);
+}
+
 Result<net::HttpResponse> RegistryHttp::put_json(const std::string& path, const Secret* bearer,
                                                  std::string body) {
     return call(net::Method::put, path, bearer, std::move(body));

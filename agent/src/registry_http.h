@@ -20,6 +20,9 @@ public:
     [[nodiscard]] Result<net::HttpResponse> get(const std::string& path, const Secret* bearer);
     [[nodiscard]] Result<net::HttpResponse> post_json(const std::string& path, const Secret* bearer,
                                                       std::string body);
+    // GET with "Range: bytes=first-last" (no credential: target files are public).
+    [[nodiscard]] Result<net::HttpResponse> get_range(const std::string& path, std::uint64_t first,
+                                                      std::uint64_t last);
     [[nodiscard]] Result<net::HttpResponse> put_json(const std::string& path, const Secret* bearer,
                                                      std::string body);
 

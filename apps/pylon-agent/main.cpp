@@ -12,6 +12,7 @@
 #include "pylon/agent/enroll.h"
 #include "pylon/agent/hardware.h"
 #include "pylon/agent/journal.h"
+#include "pylon/agent/updater.h"
 #include "pylon/common/file_io.h"
 #include "pylon/signing/tuf/updater.h"
 
@@ -73,6 +74,30 @@ int cmd_check(const std::string& state_dir, const std::string& ca_file) {
                 static_cast<unsigned long long>(doc->target.length),
                 doc->target.hashes.count("sha256") ? doc->target.hashes.at("sha256").c_str() : "-");
     return 0;
+}
+
+struct UpdateArgs {
+    std::string ca_file, region;
+    std::uint64_t bandwidth = 0;
+    int health_ms = 10000;
+    std::vector<std::string> accelerators;
+};
+
+int cmd_update_once(const std::string& state_dir, const UpdateArgs& a) {
+    using namespace pylon::agent;
+    UpdaterOptions o;
+    o.state_dir = state_dir;
+    o.ca_file = a.ca_file;
+    o.region = a.region;
+    o.bandwidth_bytes_per_s = a.bandwidth;
+    o.accelerators = a.accelerators;
+    RuntimeHealthCheck health(std::chrono::milliseconds(a.health_ms));
+    Updater updater(o, health);
+    auto r = updater.run_once();
+    if (!r) return fail(r.error());
+    std::printf("%s: %s\n", std::string(to_string(r->kind)).c_str(), r->message.c_str());
+    return r->kind == CycleOutcome::Kind::installed || r->kind == CycleOutcome::Kind::nothing ? 0
+                                                                                              : 3;
 }
 
 int cmd_status(const std::string& state_dir, bool json) {
@@ -163,7 +188,20 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     check->add_option("--ca-file", ca_file, "PEM CA certificates to trust for HTTPS")
         ->check(CLI::ExistingFile);
+    UpdateArgs ua;
+    auto* once = app.add_subcommand(
+        "update-once", "One update cycle: director, TUF, download, verify, stage, activate");
+    once->add_option("--state-dir", state_dir, "The agent's state directory")
+        ->capture_default_str();
+    once->add_option("--ca-file", ua.ca_file, "PEM CA certificates to trust for HTTPS")
+        ->check(CLI::ExistingFile);
+    once->add_option("--region", ua.region, "ISO 3166 code of where the device stands");
+    once->add_option("--bandwidth", ua.bandwidth, "Download cap in bytes per second (0: none)");
+    once->add_option("--health-timeout-ms", ua.health_ms, "Health check time bound")
+        ->check(CLI::Range(100, 600000));
+    once->add_option("--accelerator", ua.accelerators, "A declared accelerator; repeatable");
     CLI11_PARSE(app, argc, argv);
+    if (*once) return cmd_update_once(state_dir, ua);
     if (*probe) return cmd_probe(accelerators);
     if (*enroll) return cmd_enroll(state_dir, ea);
     if (*check) return cmd_check(state_dir, ca_file);

@@ -88,6 +88,15 @@ grep -q "already enrolled" "$work/enrol2.err" || fail "no 'already enrolled' err
 "$agent" check --state-dir "$state" | grep -q "install: acme/tiny/1.0.0/x86_64-q8_0/model.gguf" ||
     fail "the director document does not name the build"
 "$pylon" devices list --fleet edge | grep -q "dev-1 .*acme/tiny@1.0.0" || fail "devices list"
+"$agent" update-once --state-dir "$state" | tee "$work/update.out"
+grep -q "^installed: acme/tiny/1.0.0/x86_64-q8_0/model.gguf in slot a" "$work/update.out" ||
+    fail "the agent did not install 1.0.0"
+cmp "$state/current/model.gguf" "$sample" || fail "the active model differs from the published one"
+"$agent" status --state-dir "$state" | grep -q "state: *healthy" || fail "agent not healthy"
+"$pylon" devices list --fleet edge | grep -q "dev-1 .*healthy .*acme/tiny@1.0.0" ||
+    fail "the registry does not show the device running 1.0.0"
+"$agent" update-once --state-dir "$state" | grep -q "^nothing: .* is active" ||
+    fail "a second cycle did something"
 cp "$state/identity/credential" "$work/credential.bak"
 echo "pyd_forged" > "$state/identity/credential"
 if "$agent" check --state-dir "$state" 2>"$work/check.err"; then fail "a forged credential worked"; fi
