@@ -283,7 +283,7 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
         ++j.activation_attempts;
         PYLON_TRY(journal_.transition(j, UpdateState::activating));
         if (auto h = health_.check(slots_.model_file(j.slot)); !h) {
-            return fail(c, j, h.error().message());
+            return fail(c, j, "health check: " + h.error().message());
         }
         PYLON_TRY(slots_.activate(j.slot));
         j.error.clear();

@@ -9,33 +9,9 @@
 #
 # Usage: roundtrip_test.sh BIN_DIR WORK_DIR SAMPLE_MODEL      (exit 77: skipped, no PostgreSQL)
 set -euo pipefail
-bin=$1 work=$2 sample=$3
-if [[ -z "${PGHOST:-}" || -z "${PGDATABASE:-}" ]]; then
-    echo "skipped: no PostgreSQL (run under pg_virtualenv)"; exit 77
-fi
-rm -rf "$work" && mkdir -p "$work"
-db="pylon_e2e_$$_$RANDOM"
-createdb "$db"
-data=$work/data
-export PYLON_CONFIG_DIR=$work/config
-"$bin/pylon-registry" --listen 127.0.0.1:0 --data-dir "$data" --database-url "dbname=$db" \
-    >"$work/registry.log" 2>&1 &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; dropdb --force "$db" || true; }
-trap cleanup EXIT
-port=
-for _ in $(seq 300); do
-    port=$(sed -n 's/.*registry listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/registry.log")
-    [[ -n "$port" ]] && break
-    kill -0 "$pid" || { cat "$work/registry.log"; exit 1; }
-    sleep 0.1
-done
-[[ -n "$port" ]] || { echo "registry did not start"; cat "$work/registry.log"; exit 1; }
-url=http://127.0.0.1:$port
-pylon=$bin/pylon
-fail() { echo "FAIL: $*"; tail -20 "$work/registry.log"; exit 1; }
-
-"$pylon" login --registry "$url" --token-file "$data/admin.token"
+bin=$1 sample=$3
+source "$(dirname "$0")/lib.sh"
+start_registry "$1" "$2"
 "$pylon" key generate --out "$work/acme"
 "$pylon" key generate --out "$work/mallory"
 "$pylon" namespace create acme --publisher-key "$work/acme.pub" \

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The device agent end to end, with a real PostgreSQL, pylon-registry and pylon-agent processes:
+# publish 1.0.0 and assign it — the agent installs it; publish 1.1.0 and assign it — the agent
+# upgrades; assign 1.0.0 again — the agent returns to 1.0.0 (from its other slot, no download); a
+# correctly signed 1.2.0 that fails its health check (a truncated GGUF) is rolled back and
+# reported, 1.0.0 stays active; a build for other hardware is not named (nothing changes); no
+# stray files remain.
+#
+# Usage: update_test.sh BIN_DIR WORK_DIR DATA_DIR      (exit 77: skipped, no PostgreSQL)
+set -euo pipefail
+source "$(dirname "$0")/../registry_e2e/lib.sh"
+start_registry "$1" "$2"
+models=$3/runtime
+agent=$bin/pylon-agent
+state=$work/agent
+"$pylon" key generate --out "$work/acme"
+"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
+    --targets-key "$data/tuf/offline-keys/targets.key"
+"$pylon" models create acme/tiny --license MIT --description "stories260K"
+publish() {  # VERSION FILE [extra publish options]
+    local v=$1 f=$2; shift 2
+    mkdir -p "$work/m-$v" && cp "$f" "$work/m-$v/model.gguf"
+    "$pylon" publish "acme/tiny@$v" --build cpu --arch x86_64 --min-ram-mb 16 --format gguf \
+        --quantization Q8_0 --file "$work/m-$v/model.gguf" --key "$work/acme.key" "$@" >/dev/null
+}
+update() {  # EXPECTED_OUTCOME_PREFIX
+    "$agent" update-once --state-dir "$state" --region DE >"$work/out" 2>&1 || true
+    cat "$work/out"
+    grep -q "^$1" "$work/out" || fail "expected '$1'"
+}
+active_is() {  # FILE
+    cmp -s "$state/current/model.gguf" "$1" || fail "the active model is not $1"
+}
+reported() {  # STATE VERSION
+    "$pylon" devices list --fleet edge | grep -q "dev-1 .*$1 .*acme/tiny@$2" ||
+        { "$pylon" devices list --fleet edge; fail "the registry does not show $1 $2"; }
+}
+
+publish 1.0.0 "$models/stories260K-q8_0.gguf"
+publish 1.1.0 "$models/stories260K-q4_0.gguf"
+head -c 150000 "$models/stories260K-q8_0.gguf" > "$work/truncated.gguf"
+publish 1.2.0 "$work/truncated.gguf"
+publish 1.3.0 "$models/stories260K-f16.gguf" --isa avx512_nonexistent
+"$pylon" models create acme/regional --license MIT
+mkdir -p "$work/m-r" && cp "$models/stories260K-f32.gguf" "$work/m-r/model.gguf"
+
+"$pylon" fleet create edge
+"$pylon" fleet enrollment-token edge --out "$work/enrol.token"
+"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state"
+
+"$pylon" devices assign edge/dev-1 acme/tiny@1.0.0
+update "installed: acme/tiny/1.0.0/cpu/model.gguf in slot a"
+active_is "$models/stories260K-q8_0.gguf"
+reported healthy 1.0.0
+
+"$pylon" devices assign edge/dev-1 acme/tiny@1.1.0
+update "installed: acme/tiny/1.1.0/cpu/model.gguf in slot b"
+active_is "$models/stories260K-q4_0.gguf"
+reported healthy 1.1.0
+
+# Rollback by the operator: a new director document naming 1.0.0, which slot a still holds.
+"$pylon" devices assign edge/dev-1 acme/tiny@1.0.0
+update "installed: acme/tiny/1.0.0/cpu/model.gguf in slot a"
+active_is "$models/stories260K-q8_0.gguf"
+reported healthy 1.0.0
+
+# A correctly signed build that fails its health check: rolled back, reported, 1.0.0 serves on.
+"$pylon" devices assign edge/dev-1 acme/tiny@1.2.0
+update "rolled_back: "
+active_is "$models/stories260K-q8_0.gguf"
+reported rolled_back 1.0.0
+"$pylon" devices show edge/dev-1 | grep -q '"last_error": ".*' || fail "no error reported"
+"$agent" status --state-dir "$state" | grep -q "last error:" || fail "status shows no error"
+
+# A build for other hardware: the director names no target (no build fits), nothing changes.
+"$pylon" devices assign edge/dev-1 acme/tiny@1.3.0
+update "nothing: no build of acme/tiny 1.3.0 fits this device"
+active_is "$models/stories260K-q8_0.gguf"
+
+# Upgrade again to 1.1.0 (slot b held the failed 1.2.0: downloaded afresh).
+"$pylon" devices assign edge/dev-1 acme/tiny@1.1.0
+update "installed: acme/tiny/1.1.0/cpu/model.gguf in slot b"
+active_is "$models/stories260K-q4_0.gguf"
+
+# No stray files: the two slots, the journal, the identity, TUF metadata, the director document.
+stray=$(find "$state" -type f ! -path "$state/slots/*/model.gguf" ! -path "$state/slots/*/slot.json" \
+    ! -path "$state/identity/*" ! -path "$state/tuf/*.json" ! -name journal.json ! -name director.json)
+[[ -z "$stray" ]] || fail "stray files: $stray"
+[[ -z "$(ls -A "$state/downloads" 2>/dev/null)" ]] || fail "downloads left behind"
+echo "agent update end to end: OK"
