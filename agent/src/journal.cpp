@@ -6,6 +6,9 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <system_error>
 
 #include "pylon/common/file_io.h"
@@ -196,8 +199,20 @@ Result<void> JournalStore::transition(Journal& j, UpdateState to) const {
     const UpdateState before = j.state;
     j.state = to;
     auto r = save(j);
-    if (!r) j.state = before;
+    if (!r) {
+        j.state = before;
+        return r;
+    }
+    fault_point("after:" + std::string(to_string(to)));
     return r;
+}
+
+void fault_point(std::string_view name) {
+    static const char* const wanted = std::getenv("PYLON_AGENT_FAULT");
+    if (wanted != nullptr && name == wanted) {
+        std::fprintf(stderr, "pylon-agent: fault injected at %s\n", wanted);
+        std::raise(SIGKILL);
+    }
 }
 
 Slots::Slots(fs::path state_dir) : root_(std::move(state_dir)) {}

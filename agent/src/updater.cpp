@@ -2,6 +2,7 @@
 #include "pylon/agent/updater.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,7 +96,37 @@ Json release_of(const std::optional<TargetRef>& t) {
             {"version", p.value("version", "")}};
 }
 
+// Temporary files of atomic writes a crash interrupted ("<name>.tmp.<random>", common/file_io):
+// never complete, never read; removed before the agent writes anything.
+void remove_interrupted_writes(const fs::path& state_dir) {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(state_dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        if (it.depth() > 3) it.disable_recursion_pending();
+        const std::string name = it->path().filename().string();
+        if (it->is_regular_file(ec) && name.find(".tmp.") != std::string::npos) {
+            fs::remove(it->path(), ec);
+        }
+    }
+}
+
 }  // namespace
+
+Result<Updater::Lock> Updater::lock() {
+    PYLON_TRY(slots_.init());
+    const fs::path f = o_.state_dir / "agent.lock";
+    UniqueFd fd(::open(f.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) return Error::from_errno(errno, "open " + f.string());
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            return Error(Errc::invalid_argument,
+                         "another pylon-agent is using " + o_.state_dir.string());
+        }
+        return Error::from_errno(errno, "flock " + f.string());
+    }
+    remove_interrupted_writes(o_.state_dir);
+    return Lock{std::move(fd)};
+}
 
 std::string_view to_string(CycleOutcome::Kind k) {
     switch (k) {
@@ -258,16 +289,19 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
     }
     if (j.state == UpdateState::verifying) {
         PYLON_TRY_ASSIGN(const bool held, reuse());
-        const fs::path file = held ? slots_.model_file(j.slot) : part;
         std::error_code ec;
+        // Renamed into the slot before a crash, not yet marked installed: verify it there.
+        const bool in_slot =
+            held || (!fs::exists(part, ec) && fs::exists(slots_.model_file(j.slot), ec));
+        const fs::path file = in_slot ? slots_.model_file(j.slot) : part;
         const auto size = fs::file_size(file, ec);
         auto digest = signing::sha256_file(file);
         if (ec || size != t.length || !digest || signing::to_hex(*digest) != t.sha256) {
-            fs::remove(file, ec);
-            if (held) (void)slots_.clear(j.slot);
+            fs::remove(part, ec);
+            if (in_slot) (void)slots_.clear(j.slot);
             return fail(c, j, "the downloaded file does not match the signed length and sha256");
         }
-        if (!held) {
+        if (!in_slot) {
             PYLON_TRY(slots_.clear(j.slot));
             const fs::path dest = slots_.model_file(j.slot);
             if (::rename(part.c_str(), dest.c_str()) != 0) {
@@ -275,8 +309,8 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
             }
             PYLON_TRY(fsync_directory(slots_.dir(j.slot)));
             PYLON_TRY(fsync_directory(downloads));
-            PYLON_TRY(slots_.mark_installed(j.slot, t));
         }
+        if (!held) PYLON_TRY(slots_.mark_installed(j.slot, t));
         PYLON_TRY(journal_.transition(j, UpdateState::staged));
     }
     if (j.state == UpdateState::staged || j.state == UpdateState::activating) {
@@ -286,6 +320,7 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
             return fail(c, j, "health check: " + h.error().message());
         }
         PYLON_TRY(slots_.activate(j.slot));
+        fault_point("after:switch");
         j.error.clear();
         PYLON_TRY(journal_.transition(j, UpdateState::healthy));
         (void)report(c, j, "");
@@ -295,7 +330,11 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
 }
 
 Result<CycleOutcome> Updater::recover() {
-    PYLON_TRY(slots_.init());
+    PYLON_TRY_ASSIGN(const Lock state_lock, lock());
+    return recover_locked();
+}
+
+Result<CycleOutcome> Updater::recover_locked() {
     PYLON_TRY_ASSIGN(Journal j, journal_.load());
     PYLON_TRY_ASSIGN(auto active, slots_.active());
     const Recovery r = agent::recover(j, active, o_.max_activation_attempts);
@@ -328,9 +367,9 @@ Result<std::unique_ptr<Updater::Ctx>> Updater::open() {
 }
 
 Result<CycleOutcome> Updater::run_once() {
-    PYLON_TRY(slots_.init());
+    PYLON_TRY_ASSIGN(const Lock state_lock, lock());
     PYLON_TRY_ASSIGN(Journal j, journal_.load());
-    if (!at_rest(j.state)) return recover();
+    if (!at_rest(j.state)) return recover_locked();
     PYLON_TRY_ASSIGN(auto c, open());
 
     PYLON_TRY_ASSIGN(auto r, c->http->get("/v1/device/director", &c->credential));
@@ -367,6 +406,12 @@ Result<CycleOutcome> Updater::run_once() {
         if (held && held->path == t.path && held->sha256 == t.sha256) {
             return CycleOutcome{Kind::nothing, t.path + " is active"};
         }
+    }
+    // A build that failed here is not tried again until the director names another one.
+    if (j.state == UpdateState::rolled_back && j.target && j.target->path == t.path &&
+        j.target->sha256 == t.sha256) {
+        return CycleOutcome{Kind::nothing,
+                            t.path + " failed here before (" + j.error + "); not retried"};
     }
     const auto refuse = [&](const std::string& why) -> Result<CycleOutcome> {
         (void)report(*c, j, why);

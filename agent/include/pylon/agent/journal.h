@@ -117,6 +117,12 @@ private:
     std::filesystem::path root_;
 };
 
+// Fault injection for crash tests: when $PYLON_AGENT_FAULT equals `name` the process kills
+// itself with SIGKILL, as a power cut would stop it. Points: "after:<state>" once that state is
+// journalled, and "after:switch" once `current` points at a new slot but before HEALTHY is
+// journalled. Unset (always, outside tests): nothing happens.
+void fault_point(std::string_view name);
+
 // What to do after a restart, from the journal and where `current` points.
 struct Recovery {
     enum class Action {

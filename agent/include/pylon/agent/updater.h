@@ -3,7 +3,9 @@
 // downloads with resume and an optional bandwidth cap, verifies, stages into the inactive slot,
 // activates after a health check — or rolls back, keeping the previous slot — and reports every
 // outcome signed with the device key. The journal (journal.h) is saved before every transition,
-// so recover() after a restart resumes or rolls back whatever was in progress.
+// so recover() after a restart resumes or rolls back whatever was in progress. Both hold the state
+// directory's lock (one agent per directory) and first remove the temporary files of atomic
+// writes a crash interrupted.
 #pragma once
 
 #include <chrono>
@@ -17,6 +19,7 @@
 
 #include "pylon/agent/journal.h"
 #include "pylon/common/result.h"
+#include "pylon/common/unique_fd.h"
 #include "pylon/signing/tuf/metadata.h"
 
 namespace pylon::agent {
@@ -77,6 +80,12 @@ public:
 
 private:
     struct Ctx;
+    // The state directory's lock (agent.lock, flock): one agent per state directory.
+    struct Lock {
+        UniqueFd fd;
+    };
+    [[nodiscard]] Result<Lock> lock();
+    [[nodiscard]] Result<CycleOutcome> recover_locked();
     [[nodiscard]] Result<std::unique_ptr<Ctx>> open();
     [[nodiscard]] Result<CycleOutcome> install(Ctx& c, Journal& j);
     [[nodiscard]] Result<CycleOutcome> fail(Ctx& c, Journal& j, const std::string& why);

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Crash safety of the agent's updates, with a real registry and PostgreSQL: the agent is killed
+# (SIGKILL, as a power cut stops it) in every state of an update — through its fault-injection
+# points — and at 50 random instants of updates slowed by a bandwidth cap; after each kill the
+# active model still loads, the next run completes the update or rolls it back cleanly, and no
+# stray files accumulate.
+#
+# Usage: crash_test.sh BIN_DIR WORK_DIR DATA_DIR [RANDOM_KILLS]   (exit 77: no PostgreSQL)
+set -euo pipefail
+source "$(dirname "$0")/../registry_e2e/lib.sh"
+start_registry "$1" "$2"
+models=$3/runtime
+kills=${4:-50}
+agent=$bin/pylon-agent
+state=$work/agent
+"$pylon" key generate --out "$work/acme" >/dev/null
+"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
+    --targets-key "$data/tuf/offline-keys/targets.key" >/dev/null
+"$pylon" models create acme/tiny --license MIT >/dev/null
+declare -A file_of
+publish() {  # VERSION FILE
+    mkdir -p "$work/m-$1" && cp "$2" "$work/m-$1/model.gguf"
+    "$pylon" publish "acme/tiny@$1" --build cpu --arch x86_64 --min-ram-mb 16 --format gguf \
+        --quantization Q8_0 --file "$work/m-$1/model.gguf" --key "$work/acme.key" >/dev/null
+    file_of[$1]=$work/m-$1/model.gguf
+}
+publish 1.0.0 "$models/stories260K-q8_0.gguf"
+publish 1.1.0 "$models/stories260K-f32.gguf"
+# Builds that fail their health check (truncated GGUFs, each of other bytes: a build that failed
+# is not retried, so each failing update needs its own).
+for n in 0 1 2 3 4; do
+    head -c $((150000 + n)) "$models/stories260K-q8_0.gguf" > "$work/truncated-$n.gguf"
+    publish "1.2.$n" "$work/truncated-$n.gguf"
+done
+"$pylon" fleet create edge >/dev/null
+"$pylon" fleet enrollment-token edge --out "$work/enrol.token" >/dev/null
+"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state" >/dev/null
+"$pylon" devices assign edge/dev-1 acme/tiny@1.0.0 >/dev/null
+"$agent" update-once --state-dir "$state" >/dev/null
+
+# After a kill: a model the runtime loads is active, the next runs settle the update, and only
+# expected files remain.
+check() {  # WANTED_VERSION (what should be active once settled) LABEL
+    "$bin/pylon" run -m "$state/current/model.gguf" -p "Once" -n 2 -t 1 --temp 0 >/dev/null 2>&1 ||
+        fail "$2: the active model does not load after the kill"
+    local out
+    for _ in 1 2 3; do
+        out=$("$agent" update-once --state-dir "$state" 2>&1 || true)
+        [[ "$out" == nothing:* ]] && break
+    done
+    [[ "$out" == nothing:* ]] || fail "$2: the agent did not settle: $out"
+    cmp -s "$state/current/model.gguf" "${file_of[$1]}" || fail "$2: $1 is not active"
+    "$agent" status --state-dir "$state" | grep -q "state: *\(healthy\|rolled_back\)" ||
+        fail "$2: the journal is not at rest"
+    local stray
+    stray=$(find "$state" -type f ! -path "$state/slots/*/model.gguf" ! -path "$state/slots/*/slot.json" \
+        ! -path "$state/identity/*" ! -path "$state/tuf/*.json" ! -name journal.json \
+        ! -name director.json ! -name agent.lock ! -path "$state/downloads/*.part")
+    [[ -z "$stray" ]] || fail "$2: stray files: $stray"
+    [[ $(find "$state/downloads" -type f 2>/dev/null | wc -l) -le 1 ]] || fail "$2: partial downloads pile up"
+    [[ ! -e "$state/current.new" ]] || fail "$2: current.new left behind"
+}
+
+current=1.0.0
+other() { [[ $current == 1.0.0 ]] && echo 1.1.0 || echo 1.0.0; }
+# Every state of a successful update, and of one that fails its health check.
+for point in after:downloading after:verifying after:staged after:activating after:switch \
+    after:healthy; do
+    next=$(other)
+    "$pylon" devices assign edge/dev-1 "acme/tiny@$next" >/dev/null
+    if PYLON_AGENT_FAULT=$point "$agent" update-once --state-dir "$state" >/dev/null 2>&1; then
+        fail "$point: the fault was not injected"
+    fi
+    check "$next" "$point"
+    current=$next
+    echo "killed $point: settled on $current"
+done
+n=0
+for point in after:downloading after:staged after:activating after:failed after:rolled_back; do
+    "$pylon" devices assign edge/dev-1 "acme/tiny@1.2.$n" >/dev/null
+    n=$((n + 1))
+    if PYLON_AGENT_FAULT=$point "$agent" update-once --state-dir "$state" >/dev/null 2>&1; then
+        fail "$point (bad build): the fault was not injected"
+    fi
+    check "$current" "$point (bad build)"
+    "$agent" status --state-dir "$state" | grep -q "state: *rolled_back" ||
+        fail "$point (bad build): not rolled back"
+    echo "killed $point of a failing update: $current still active"
+done
+
+# Random instants: updates slowed to ~1.5 MB/s, killed after 0-300 ms.
+for i in $(seq "$kills"); do
+    next=$(other)
+    "$pylon" devices assign edge/dev-1 "acme/tiny@$next" >/dev/null
+    delay=$(printf '0.%03d' $((RANDOM % 300)))
+    timeout -s KILL "$delay" "$agent" update-once --state-dir "$state" --bandwidth 1500000 \
+        >/dev/null 2>&1 || true
+    check "$next" "random kill $i after ${delay}s"
+    current=$next
+done
+echo "agent crash safety: OK ($kills random kills)"
