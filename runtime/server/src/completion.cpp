@@ -298,7 +298,7 @@ void Server::Impl::handle_completion(HttpRequest request, std::shared_ptr<Exchan
         return reply_error(*ex, route,
                            server_error("the server is shutting down", "shutting_down", 503));
     }
-    const LoadedModel* m = ready_model();
+    const std::shared_ptr<const LoadedModel> m = ready_model();
     if (m == nullptr) {
         return reply_error(*ex, route,
                            server_error("the model is still loading; retry shortly (see /health)",
@@ -327,7 +327,8 @@ void Server::Impl::handle_completion(HttpRequest request, std::shared_ptr<Exchan
     });
     Scheduler::Job work;
     work.run = [this, job] {
-        const LoadedModel* lm = ready_model();
+        // The model served now; a replacement published meanwhile waits for the next request.
+        const std::shared_ptr<const LoadedModel> lm = ready_model();
         if (job->client_gone.load()) {
             metrics.count_cancelled();
             metrics.count_request(job->route, 499);

@@ -78,6 +78,9 @@ void Metrics::render(std::string& out) const {
     head(out, "pylon_serve_requests_cancelled_total", "counter",
          "Generations stopped or skipped because the client disconnected.");
     line(out, "pylon_serve_requests_cancelled_total", "", static_cast<double>(cancelled_.load()));
+    head(out, "pylon_serve_model_replacements_total", "counter",
+         "Times a new model took over from the served one (Server::replace_model).");
+    line(out, "pylon_serve_model_replacements_total", "", static_cast<double>(swaps_.load()));
     head(out, "pylon_serve_queue_depth", "gauge", "Completion requests waiting for the worker.");
     line(out, "pylon_serve_queue_depth", "", static_cast<double>(queue_depth_.load()));
     head(out, "pylon_serve_active_requests", "gauge", "Completion requests being generated now.");

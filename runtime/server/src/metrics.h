@@ -21,6 +21,7 @@ public:
     // `route` must be one of a fixed set (the server's routes, or "other").
     void count_request(std::string_view route, int status);
     void count_cancelled() { cancelled_.fetch_add(1, std::memory_order_relaxed); }
+    void count_model_swap() { swaps_.fetch_add(1, std::memory_order_relaxed); }
     void set_queue_depth(std::size_t n) { queue_depth_.store(n, std::memory_order_relaxed); }
     void set_active(std::size_t n) { active_.store(n, std::memory_order_relaxed); }
     void set_loaded(bool loaded) { loaded_.store(loaded, std::memory_order_relaxed); }
@@ -49,6 +50,7 @@ private:
     runtime::SpeculativeStats spec_{};
 
     std::atomic<std::uint64_t> cancelled_{0};
+    std::atomic<std::uint64_t> swaps_{0};
     std::atomic<std::size_t> queue_depth_{0};
     std::atomic<std::size_t> active_{0};
     std::atomic<bool> loaded_{false};

@@ -101,6 +101,9 @@ void Server::Impl::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
             return reply(*ex, kRouteHealth, 503,
                          dump({{"status", "error"}, {"error", load_error->what()}}));
         }
+        if (config.model_path.empty()) {
+            return reply(*ex, kRouteHealth, 503, R"({"status":"no_model"})");
+        }
         return reply(*ex, kRouteHealth, 503, R"({"status":"loading"})");
     }
     if (p == "/v1/models" || p.starts_with("/v1/models/")) {
@@ -133,6 +136,8 @@ void Server::Impl::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
                 }
             }
         }
+        // The served model's KV cache under memory pressure (pylon_psi_* / pylon_kv_*).
+        if (const auto m = ready_model(); m && m->psi) m->psi->write_metrics(out);
         HttpResponse r;
         r.body = std::move(out);
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -145,22 +150,13 @@ void Server::Impl::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
     reply_error(*ex, kRouteOther, e);
 }
 
-void Server::Impl::load() {
+Result<std::unique_ptr<LoadedModel>> Server::Impl::load_model(const std::string& path) {
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
-    auto fail = [&](Error e) {
-        log::error("runtime server: cannot serve {}: {}", config.model_path, e.what());
-        {
-            std::lock_guard lock(load_mu);
-            load_error = std::move(e);
-        }
-        load_cv.notify_all();
-    };
-    if (config.test_before_load) config.test_before_load();
+    auto fail = [](Error e) -> Result<std::unique_ptr<LoadedModel>> { return e; };
     auto lm = std::make_unique<LoadedModel>();
-    auto loaded = runtime::Model::load(config.model_path);
-    if (!loaded)
-        return fail(std::move(loaded).error().with_context("loading " + config.model_path));
+    auto loaded = runtime::Model::load(path);
+    if (!loaded) return fail(std::move(loaded).error().with_context("loading " + path));
     lm->model = std::move(*loaded);
     auto tok = runtime::Tokenizer::from_gguf(lm->model->gguf());
     if (!tok) return fail(std::move(tok).error().with_context("reading the model's tokenizer"));
@@ -196,8 +192,6 @@ void Server::Impl::load() {
         ko.max_budget = config.kv_budget;
         if (auto c = runtime::psi::start_kv_controller(*lm->ctx, ko)) {
             lm->psi = std::move(*c);
-            std::lock_guard lock(writers_mu);
-            writers.push_back([p = lm->psi.get()](std::string& out) { p->write_metrics(out); });
         } else {
             log::warn("runtime server: the KV cache is not under memory-pressure control: {}",
                       c.error().what());
@@ -241,17 +235,47 @@ void Server::Impl::load() {
     log::info(
         "runtime server: serving {} as '{}' ({:.1f} s to load; context {}, {} threads, {}, "
         "chat layout {}{})",
-        config.model_path, model_id, std::chrono::duration<double>(Clock::now() - t0).count(),
-        lm->n_ctx, lm->ctx->n_threads(), runtime::kernels::isa_name(lm->ctx->isa()),
+        path, model_id, std::chrono::duration<double>(Clock::now() - t0).count(), lm->n_ctx,
+        lm->ctx->n_threads(), runtime::kernels::isa_name(lm->ctx->isa()),
         chat_format_name(lm->format),
         lm->draft ? ", draft " + config.draft_path : (config.lookup ? ", lookup" : ""));
+    return lm;
+}
+
+void Server::Impl::publish(std::unique_ptr<LoadedModel> lm) {
+    std::shared_ptr<const LoadedModel> old;
+    {
+        std::lock_guard lock(model_mu);
+        old = std::move(model);
+        model = std::move(lm);
+    }
     {
         std::lock_guard lock(load_mu);
-        model = std::move(lm);
+        load_error.reset();
         ready.store(true, std::memory_order_release);
     }
     metrics.set_loaded(true);
     load_cv.notify_all();
+    // `old` goes here unless a running request still holds it (it goes when that one ends).
+}
+
+void Server::Impl::load() {
+    if (config.test_before_load) config.test_before_load();
+    auto lm = load_model(config.model_path);
+    if (!lm) {
+        log::error("runtime server: cannot serve {}: {}", config.model_path, lm.error().what());
+        {
+            std::lock_guard lock(load_mu);
+            load_error = std::move(lm).error();
+        }
+        load_cv.notify_all();
+        return;
+    }
+    {
+        std::lock_guard lock(model_mu);
+        model_path = config.model_path;
+    }
+    publish(std::move(*lm));
 }
 
 Result<std::unique_ptr<Server>> Server::start(ServeConfig config) {
@@ -264,6 +288,9 @@ Result<std::unique_ptr<Server>> Server::start(ServeConfig config) {
     Impl* s = impl.get();
     const ServeConfig& c = s->config;
     s->model_id = c.model_id;
+    if (s->model_id.empty() && c.model_path.empty()) {
+        return Error(Errc::invalid_argument, "a server started without a model needs a model id");
+    }
     if (s->model_id.empty()) {
         s->model_id = std::filesystem::path(c.model_path).filename().string();
         if (s->model_id.ends_with(".gguf")) s->model_id.resize(s->model_id.size() - 5);
@@ -291,8 +318,27 @@ Result<std::unique_ptr<Server>> Server::start(ServeConfig config) {
     if (!http) return std::move(http).error();
     s->http = std::move(*http);
     log::info("runtime server: listening on http://{}:{}", c.host, s->http->port());
-    s->loader = std::thread([s] { s->load(); });
+    if (!c.model_path.empty()) s->loader = std::thread([s] { s->load(); });
     return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Result<void> Server::replace_model(const std::string& model_path) {
+    if (impl_->shutting_down.load()) {
+        return Error(Errc::invalid_argument, "the server is shutting down");
+    }
+    PYLON_TRY_ASSIGN(auto lm, impl_->load_model(model_path));
+    {
+        std::lock_guard lock(impl_->model_mu);
+        impl_->model_path = model_path;
+    }
+    impl_->publish(std::move(lm));
+    impl_->metrics.count_model_swap();
+    return {};
+}
+
+std::string Server::model_path() const {
+    std::lock_guard lock(impl_->model_mu);
+    return impl_->model_path;
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -306,6 +352,9 @@ std::uint16_t Server::port() const noexcept {
 }
 
 Result<void> Server::wait_until_loaded() {
+    if (impl_->config.model_path.empty() && !impl_->ready.load()) {
+        return Error(Errc::invalid_argument, "the server was started without a model");
+    }
     std::unique_lock lock(impl_->load_mu);
     impl_->load_cv.wait(lock, [&] { return impl_->ready.load() || impl_->load_error; });
     if (impl_->load_error) return *impl_->load_error;

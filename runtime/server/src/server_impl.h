@@ -53,15 +53,22 @@ struct LoadedModel {
 struct Server::Impl {
     explicit Impl(ServeConfig c) : config(std::move(c)) {}
 
+    // Loads `path` (and the configured draft) into a new LoadedModel; nothing is published.
+    Result<std::unique_ptr<LoadedModel>> load_model(const std::string& path);
+    // The background start-up load: load_model(config.model_path), then publish.
     void load();
+    // Makes `lm` the served model: requests accepted from now on run on it, a running one
+    // finishes on the model it started with (each holds its own reference).
+    void publish(std::unique_ptr<LoadedModel> lm);
     void handle(HttpRequest request, std::shared_ptr<Exchange> exchange);
     void reply(Exchange& ex, std::string_view route, int status, std::string body,
                HeaderList headers = {}, std::string content_type = "application/json");
     void reply_error(Exchange& ex, std::string_view route, const ApiError& error,
                      HeaderList headers = {});
     HttpResponse transport_error(int status, std::string_view message);
-    const LoadedModel* ready_model() const noexcept {
-        return ready.load(std::memory_order_acquire) ? model.get() : nullptr;
+    std::shared_ptr<const LoadedModel> ready_model() const {
+        std::lock_guard lock(model_mu);
+        return model;
     }
 
     // completion.cpp
@@ -77,7 +84,9 @@ struct Server::Impl {
 
     std::mutex load_mu;
     std::condition_variable load_cv;
-    std::unique_ptr<LoadedModel> model;  // set once, before `ready`
+    mutable std::mutex model_mu;
+    std::shared_ptr<const LoadedModel> model;  // the served model (null before the first load)
+    std::string model_path;                    // its file (under model_mu)
     std::optional<Error> load_error;
     std::atomic<bool> ready{false};
     std::thread loader;

@@ -33,6 +33,8 @@ namespace pylon::runtime_server {
 using MetricsWriter = std::function<void(std::string& out)>;
 
 struct ServeConfig {
+    // The model to load at start; empty: none yet (/health answers 503 {"status":"no_model"}
+    // until replace_model(); model_id is then required).
     std::string model_path;
     std::string draft_path;  // speculative decoding with this draft model (same vocabulary)
     bool lookup = false;     // speculative decoding by prompt lookup (n-grams)
@@ -80,6 +82,13 @@ public:
     bool loaded() const noexcept;
     // The name requests and responses use for the model.
     const std::string& model_id() const noexcept;
+    // Loads `model_path` on the calling thread — the served model keeps answering meanwhile —
+    // and then serves it under the same model id: requests accepted from then on run on it, a
+    // running one finishes on the model it started with. The listener never closes. Errors:
+    // the load's (the served model stays).
+    [[nodiscard]] Result<void> replace_model(const std::string& model_path);
+    // The file of the model served now ("" before one is).
+    std::string model_path() const;
     // Adds series to /metrics (e.g. the KV-cache / PSI controller's). Thread-safe.
     void add_metrics_writer(MetricsWriter writer);
     // See the file comment. Idempotent.
