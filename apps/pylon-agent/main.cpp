@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pylon/agent/daemon.h"
 #include "pylon/agent/director_client.h"
 #include "pylon/agent/enroll.h"
 #include "pylon/agent/hardware.h"
@@ -188,6 +189,13 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     check->add_option("--ca-file", ca_file, "PEM CA certificates to trust for HTTPS")
         ->check(CLI::ExistingFile);
+    std::string config_file = "/etc/pylon-agent/agent.toml";
+    bool config_given = false;
+    auto* run = app.add_subcommand(
+        "run", "The daemon: serve the active model on localhost and apply updates");
+    run->add_option("--config", config_file, "TOML configuration (PYLON_AGENT_* overrides)")
+        ->capture_default_str()
+        ->each([&](const std::string&) { config_given = true; });
     UpdateArgs ua;
     auto* once = app.add_subcommand(
         "update-once", "One update cycle: director, TUF, download, verify, stage, activate");
@@ -202,6 +210,11 @@ int main(int argc, char** argv) {
     once->add_option("--accelerator", ua.accelerators, "A declared accelerator; repeatable");
     CLI11_PARSE(app, argc, argv);
     if (*once) return cmd_update_once(state_dir, ua);
+    if (*run) {
+        auto cfg = pylon::agent::load_agent_config(config_file, config_given);
+        if (!cfg) return fail(cfg.error());
+        return pylon::agent::run_daemon(*cfg);
+    }
     if (*probe) return cmd_probe(accelerators);
     if (*enroll) return cmd_enroll(state_dir, ea);
     if (*check) return cmd_check(state_dir, ca_file);

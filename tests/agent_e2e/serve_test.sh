@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The agent daemon (pylon-agent run) serving through the runtime's OpenAI-compatible API with a
+# real registry and PostgreSQL: it installs the assigned release and answers completions with
+# it; an upgrade takes over the API without it ever failing a request (a poller checks /health
+# and a completion throughout); a correctly signed build that fails its health check is rolled
+# back and the previous model keeps answering; SIGTERM stops it cleanly.
+#
+# Usage: serve_test.sh BIN_DIR WORK_DIR DATA_DIR      (exit 77: skipped, no PostgreSQL)
+set -euo pipefail
+source "$(dirname "$0")/../registry_e2e/lib.sh"
+start_registry "$1" "$2"
+models=$3/runtime
+agent=$bin/pylon-agent
+state=$work/agent
+"$pylon" key generate --out "$work/acme" >/dev/null
+"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
+    --targets-key "$data/tuf/offline-keys/targets.key" >/dev/null
+"$pylon" models create acme/tiny --license MIT >/dev/null
+publish() {  # VERSION FILE
+    mkdir -p "$work/m-$1" && cp "$2" "$work/m-$1/model.gguf"
+    "$pylon" publish "acme/tiny@$1" --build cpu --arch x86_64 --min-ram-mb 16 --format gguf \
+        --quantization Q8_0 --file "$work/m-$1/model.gguf" --key "$work/acme.key" >/dev/null
+}
+publish 1.0.0 "$models/stories260K-q8_0.gguf"
+publish 1.1.0 "$models/stories260K-q4_0.gguf"
+head -c 150000 "$models/stories260K-q8_0.gguf" > "$work/truncated.gguf"
+publish 1.2.0 "$work/truncated.gguf"
+expected() {  # FILE: the greedy text the runtime itself gives
+    "$pylon" run -m "$1" -p "Once upon a time" -n 48 --temp 0 -t 1 --json 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])'
+}
+want_10=$(expected "$models/stories260K-q8_0.gguf")
+want_11=$(expected "$models/stories260K-q4_0.gguf")
+[[ "$want_10" != "$want_11" ]] || fail "the two models answer alike: the switch would not show"
+
+"$pylon" fleet create edge >/dev/null
+"$pylon" fleet enrollment-token edge --out "$work/enrol.token" >/dev/null
+"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state" >/dev/null
+"$pylon" devices assign edge/dev-1 acme/tiny@1.0.0 >/dev/null
+cat > "$work/agent.toml" <<TOML
+state_dir = "$state"
+[update]
+poll_interval_s = 1
+[serve]
+port = 0
+threads = 1
+model_id = "tiny"
+TOML
+"$agent" run --config "$work/agent.toml" >"$work/agent.log" 2>&1 &
+agent_pid=$!
+trap 'kill "$agent_pid" 2>/dev/null || true; kill "$registry_pid" 2>/dev/null || true; wait 2>/dev/null || true; dropdb --force "$db" || true' EXIT
+port=
+for _ in $(seq 100); do
+    port=$(sed -n 's/.*serving on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/agent.log")
+    [[ -n "$port" ]] && break
+    sleep 0.1
+done
+[[ -n "$port" ]] || { cat "$work/agent.log"; fail "the agent does not serve"; }
+api=http://127.0.0.1:$port
+complete() {
+    curl -sf "$api/v1/completions" -H 'Content-Type: application/json' \
+        -d '{"model":"tiny","prompt":"Once upon a time","max_tokens":48,"temperature":0}' |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"])'
+}
+wait_for_text() {  # WANT LABEL
+    for _ in $(seq 150); do
+        [[ "$(complete 2>/dev/null || true)" == "$1" ]] && return 0
+        sleep 0.1
+    done
+    cat "$work/agent.log"; fail "$2"
+}
+wait_for_text "$want_10" "1.0.0 is not served"
+echo "serving 1.0.0"
+
+# Upgrade under load: nothing may fail while 1.1.0 takes over.
+( while [[ ! -e "$work/stop-poller" ]]; do
+      curl -s -o /dev/null -w '%{http_code}\n' "$api/health" >>"$work/health.codes"
+      complete >/dev/null 2>&1 && echo ok >>"$work/completions" || echo failed >>"$work/completions"
+  done ) &
+poller=$!
+sleep 0.5
+"$pylon" devices assign edge/dev-1 acme/tiny@1.1.0 >/dev/null
+wait_for_text "$want_11" "1.1.0 did not take over"
+sleep 0.5
+touch "$work/stop-poller"; wait "$poller"
+echo "served 1.1.0 after $(wc -l <"$work/health.codes") health checks, $(wc -l <"$work/completions") completions"
+! grep -qv '^200$' "$work/health.codes" || fail "/health failed during the upgrade: $(sort "$work/health.codes" | uniq -c)"
+! grep -q failed "$work/completions" || fail "a completion failed during the upgrade"
+grep -q "pylon_serve_model_replacements_total 2" <(curl -s "$api/metrics") ||
+    fail "not two models taken over (1.0.0, then 1.1.0)"
+
+# A signed build that fails its health check: rolled back, 1.1.0 keeps answering.
+"$pylon" devices assign edge/dev-1 acme/tiny@1.2.0 >/dev/null
+for _ in $(seq 100); do
+    "$pylon" devices list --fleet edge | grep -q "dev-1 .*rolled_back" && break
+    sleep 0.1
+done
+"$pylon" devices list --fleet edge | grep -q "dev-1 .*rolled_back .*acme/tiny@1.1.0" ||
+    { cat "$work/agent.log"; fail "the failing build was not reported rolled back"; }
+[[ "$(complete)" == "$want_11" ]] || fail "1.1.0 does not answer after the failed update"
+
+kill -TERM "$agent_pid"
+wait "$agent_pid" || fail "the agent did not stop cleanly"
+grep -q "stopping" "$work/agent.log" || fail "no clean stop logged"
+echo "agent serving end to end: OK"
