@@ -13,6 +13,9 @@ packages=(
 # curl drives the registry's REST API in the end-to-end tests (tests/registry_e2e,
 # tests/interop/tuf-js/registry_run.sh).
 packages+=(curl)
+# faketime moves the device agent's clock past metadata expiry in its security test
+# (tests/agent_e2e/security_test.sh).
+packages+=(faketime)
 # clang-14 and its libFuzzer runtime (libclang_rt.fuzzer in libclang-rt-14-dev) build and run
 # the real libFuzzer targets (fuzz/run_libfuzzer.sh, CTest label `fuzz`).
 packages+=(clang-14 libclang-rt-14-dev)

@@ -372,6 +372,18 @@ Result<CycleOutcome> Updater::run_once() {
     if (!at_rest(j.state)) return recover_locked();
     PYLON_TRY_ASSIGN(auto c, open());
 
+    // The hardware probe goes to the registry whenever it changed (its director picks builds
+    // by it); hardware.json holds the last one sent.
+    PYLON_TRY_ASSIGN(auto probe, probe_hardware(o_.accelerators));
+    const fs::path sent = o_.state_dir / "hardware.json";
+    const std::string probe_text = probe.to_json().dump();
+    if (const auto last = read_file(sent, 64 * 1024); !last || *last != probe_text) {
+        PYLON_TRY_ASSIGN(auto put,
+                         c->http->put_json("/v1/device/hardware", &c->credential, probe_text));
+        if (put.status != 200) return registry_refusal("sending the hardware probe", put);
+        PYLON_TRY(write_file_atomic(sent, probe_text, 0600));
+    }
+
     PYLON_TRY_ASSIGN(auto r, c->http->get("/v1/device/director", &c->credential));
     if (r.status != 200) return registry_refusal("fetching the director document", r);
     // The registry serves the same document again while it is fresh: the very bytes last
@@ -436,7 +448,7 @@ Result<CycleOutcome> Updater::run_once() {
         return refuse("the director's target differs from the image repository's " + t.path);
     }
     // Hardware and licence.
-    PYLON_TRY_ASSIGN(auto hw, probe_hardware(o_.accelerators));
+    const Hardware& hw = probe;
     const Json* target_json = t.custom.contains("pylon") && t.custom["pylon"].contains("target")
                                   ? &t.custom["pylon"]["target"]
                                   : nullptr;
