@@ -203,10 +203,16 @@ int run_daemon(const AgentConfig& c) {
                 const auto active = updater.active_model();
                 if (active && *active) {
                     // The new model is healthy and committed: it takes over the API.
+                    const auto t0 = std::chrono::steady_clock::now();
                     if (auto s =
                             (*server)->replace_model(fs::canonical((*active)->string()).string());
                         !s) {
                         log::error("pylon-agent: serving the new model: {}", s.error().what());
+                    } else {
+                        log::info("pylon-agent: the new model took over the API in {:.1f} ms",
+                                  std::chrono::duration<double, std::milli>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count());
                     }
                 }
             }

@@ -265,6 +265,13 @@ Result<void> Updater::download(Ctx& c, const TargetRef& t, const fs::path& part)
 
 Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
     const TargetRef t = *j.target;
+    std::vector<std::pair<std::string, double>> timings;
+    auto phase_start = std::chrono::steady_clock::now();
+    const auto lap = [&](const char* name) {
+        const auto now_t = std::chrono::steady_clock::now();
+        timings.emplace_back(name, std::chrono::duration<double>(now_t - phase_start).count());
+        phase_start = now_t;
+    };
     const fs::path downloads = o_.state_dir / "downloads";
     const fs::path part = downloads / (t.sha256 + ".part");
     const auto reuse = [&]() -> Result<bool> {
@@ -286,6 +293,7 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
             }
         }
         PYLON_TRY(journal_.transition(j, UpdateState::verifying));
+        lap("download");
     }
     if (j.state == UpdateState::verifying) {
         PYLON_TRY_ASSIGN(const bool held, reuse());
@@ -312,6 +320,7 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
         }
         if (!held) PYLON_TRY(slots_.mark_installed(j.slot, t));
         PYLON_TRY(journal_.transition(j, UpdateState::staged));
+        lap("verify_stage");
     }
     if (j.state == UpdateState::staged || j.state == UpdateState::activating) {
         ++j.activation_attempts;
@@ -319,12 +328,14 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
         if (auto h = health_.check(slots_.model_file(j.slot)); !h) {
             return fail(c, j, "health check: " + h.error().message());
         }
+        lap("health");
         PYLON_TRY(slots_.activate(j.slot));
         fault_point("after:switch");
         j.error.clear();
         PYLON_TRY(journal_.transition(j, UpdateState::healthy));
+        lap("activate");
         (void)report(c, j, "");
-        return CycleOutcome{Kind::installed, t.path + " in slot " + j.slot};
+        return CycleOutcome{Kind::installed, t.path + " in slot " + j.slot, std::move(timings)};
     }
     return CycleOutcome{Kind::nothing, "nothing in progress"};
 }

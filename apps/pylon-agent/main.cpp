@@ -97,6 +97,13 @@ int cmd_update_once(const std::string& state_dir, const UpdateArgs& a) {
     auto r = updater.run_once();
     if (!r) return fail(r.error());
     std::printf("%s: %s\n", std::string(to_string(r->kind)).c_str(), r->message.c_str());
+    if (!r->timings.empty()) {
+        std::string t = "timings:";
+        for (const auto& [phase, seconds] : r->timings) {
+            t += " " + phase + "=" + std::to_string(seconds);
+        }
+        std::fprintf(stderr, "%s\n", t.c_str());
+    }
     return r->kind == CycleOutcome::Kind::installed || r->kind == CycleOutcome::Kind::nothing ? 0
                                                                                               : 3;
 }

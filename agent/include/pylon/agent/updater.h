@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pylon/agent/journal.h"
@@ -63,8 +64,15 @@ struct CycleOutcome {
         refused,      // the director document or its target was refused (nothing changed)
         rolled_back,  // the update failed; the previous slot stays active
     };
+    CycleOutcome() = default;
+    CycleOutcome(Kind k, std::string m, std::vector<std::pair<std::string, double>> t = {})
+        : kind(k), message(std::move(m)), timings(std::move(t)) {}
+
     Kind kind = Kind::nothing;
     std::string message;
+    // Seconds per phase of this cycle, in order: "download", "verify_stage", "health",
+    // "activate" (those that ran).
+    std::vector<std::pair<std::string, double>> timings;
 };
 std::string_view to_string(CycleOutcome::Kind k);
 
