@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The registry part of the quickstart (run by deploy/quickstart.sh under pg_virtualenv, which
-# provides a throwaway PostgreSQL through the PG* variables).
+# provides a throwaway PostgreSQL through the PG* variables): publish, list, pull; then a device
+# enrolled with pylon-agent installs the release its operator assigns.
 # Usage: quickstart_registry.sh BIN_DIR WORK_DIR MODEL_FILE
 set -euo pipefail
 bin=$1 work=$2 model_src=$3
@@ -49,3 +50,16 @@ step "pull it back: TUF-verified download, then the OMS signature with the deleg
 "$pylon" pull acme/stories260k@1.0.0 --target x86_64-q8_0 --out "$work/pulled"
 cmp "$work/pulled/model.gguf" "$model_src"
 echo "pulled bytes are identical to the published file"
+
+step "a device: enrol pylon-agent with a fleet enrolment token (Ed25519 identity, proof of possession)"
+"$pylon" fleet create demo
+"$pylon" fleet enrollment-token demo --max-uses 1 --out "$work/enrol.token"
+"$bin/pylon-agent" enroll --registry "$url" --token-file "$work/enrol.token" --name device-1 \
+    --state-dir "$work/agent"
+
+step "assign the release; the agent verifies its director document and the target through TUF, downloads, verifies, stages, health-checks and activates it"
+"$pylon" devices assign demo/device-1 acme/stories260k@1.0.0
+"$bin/pylon-agent" update-once --state-dir "$work/agent"
+"$bin/pylon-agent" status --state-dir "$work/agent"
+cmp "$work/agent/current/model.gguf" "$model_src"
+"$pylon" devices list --fleet demo

@@ -55,7 +55,12 @@ void x86_features(const ProbeSources& s, std::vector<std::string>& isa) {
     const std::uint32_t max_leaf = l0[0];
     if (max_leaf < 1) return;
     const auto l1 = s.cpuid(1, 0);
-    const std::uint32_t ecx1 = l1[2];
+    const std::uint32_t ecx1 = l1[2], edx1 = l1[3];
+    if (bit(edx1, 25)) isa.emplace_back("sse");
+    if (bit(edx1, 26)) isa.emplace_back("sse2");
+    if (bit(ecx1, 0)) isa.emplace_back("sse3");
+    if (bit(ecx1, 9)) isa.emplace_back("ssse3");
+    if (bit(ecx1, 19)) isa.emplace_back("sse4_1");
     if (bit(ecx1, 20)) isa.emplace_back("sse4_2");
     // The AVX families need the OS to save their registers: YMM (XCR0 bits 1-2), and for
     // AVX-512 the opmask and ZMM state (bits 5-7); AMX the tile state (bits 17-18).

@@ -35,7 +35,7 @@ constexpr std::uint32_t b(unsigned n) {
 // ECX: VNNI; leaf 7.1 EAX: AVX-VNNI, AVX512_BF16.
 std::map<std::uint32_t, std::array<std::uint32_t, 4>> avx512_leaves() {
     return {{0, {7, 0, 0, 0}},
-            {1, {0, 0, b(20) | b(12) | b(27) | b(28) | b(29), 0}},
+            {1, {0, 0, b(0) | b(9) | b(19) | b(20) | b(12) | b(27) | b(28) | b(29), b(25) | b(26)}},
             {7, {1, b(8) | b(5) | b(16) | b(17) | b(28) | b(30) | b(31), b(11), 0}},
             {0x70001, {b(4) | b(5), 0, 0, 0}}};
 }
@@ -49,7 +49,8 @@ TEST_CASE("x86 features come from cpuid, and the AVX families only where the OS 
     CHECK(hw->arch == "x86_64");
     CHECK(hw->isa == std::vector<std::string>{"avx", "avx2", "avx512bf16", "avx512bw", "avx512cd",
                                               "avx512dq", "avx512f", "avx512vl", "avx512vnni",
-                                              "avxvnni", "bmi2", "f16c", "fma", "sse4_2"});
+                                              "avxvnni", "bmi2", "f16c", "fma", "sse", "sse2",
+                                              "sse3", "sse4_1", "sse4_2", "ssse3"});
     CHECK(hw->ram_mb == 24731460 / 1024);
     CHECK(hw->cpu_model == "Test CPU @ 3.0GHz");
     CHECK(hw->accelerators.empty());
@@ -60,10 +61,11 @@ TEST_CASE("x86 features come from cpuid, and the AVX families only where the OS 
     CHECK(std::count(hw->isa.begin(), hw->isa.end(), "avx2") == 1);
     CHECK(std::none_of(hw->isa.begin(), hw->isa.end(),
                        [](const std::string& f) { return f.rfind("avx512", 0) == 0; }));
-    // No OS support for AVX at all (XCR0 without YMM): SSE4.2 and BMI2 only.
+    // No OS support for AVX at all (XCR0 without YMM): the SSE family and BMI2 only.
     hw = probe_hardware(x86(avx512_leaves(), 0x3));
     REQUIRE(hw);
-    CHECK(hw->isa == std::vector<std::string>{"bmi2", "sse4_2"});
+    CHECK(hw->isa ==
+          std::vector<std::string>{"bmi2", "sse", "sse2", "sse3", "sse4_1", "sse4_2", "ssse3"});
 }
 
 TEST_CASE("aarch64 features come from hwcaps, Jetson GPUs from the device tree",
