@@ -48,7 +48,7 @@ model_id = "tiny"
 TOML
 "$agent" run --config "$work/agent.toml" >"$work/agent.log" 2>&1 &
 agent_pid=$!
-trap 'kill "$agent_pid" 2>/dev/null || true; kill "$registry_pid" 2>/dev/null || true; wait 2>/dev/null || true; dropdb --force "$db" || true' EXIT
+trap 'kill "$agent_pid" 2>/dev/null || true; e2e_cleanup' EXIT
 port=
 for _ in $(seq 100); do
     port=$(sed -n 's/.*serving on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/agent.log")
