@@ -293,6 +293,7 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
             }
         }
         PYLON_TRY(journal_.transition(j, UpdateState::verifying));
+        (void)report(c, j, "");
         lap("download");
     }
     if (j.state == UpdateState::verifying) {
@@ -320,11 +321,13 @@ Result<CycleOutcome> Updater::install(Ctx& c, Journal& j) {
         }
         if (!held) PYLON_TRY(slots_.mark_installed(j.slot, t));
         PYLON_TRY(journal_.transition(j, UpdateState::staged));
+        (void)report(c, j, "");
         lap("verify_stage");
     }
     if (j.state == UpdateState::staged || j.state == UpdateState::activating) {
         ++j.activation_attempts;
         PYLON_TRY(journal_.transition(j, UpdateState::activating));
+        (void)report(c, j, "");
         if (auto h = health_.check(slots_.model_file(j.slot)); !h) {
             return fail(c, j, "health check: " + h.error().message());
         }
@@ -474,6 +477,7 @@ Result<CycleOutcome> Updater::run_once() {
     j.activation_attempts = 0;
     j.error.clear();
     PYLON_TRY(journal_.transition(j, UpdateState::downloading));
+    (void)report(*c, j, "");
     return install(*c, j);
 }
 

@@ -52,6 +52,11 @@ mkdir -p "$work/m-r" && cp "$models/stories260K-f32.gguf" "$work/m-r/model.gguf"
 update "installed: acme/tiny/1.0.0/cpu/model.gguf in slot a"
 active_is "$models/stories260K-q8_0.gguf"
 reported healthy 1.0.0
+# Every step was reported, signed: downloading, verifying, staged, activating, healthy.
+"$pylon" devices show edge/dev-1 >"$work/show.json"
+for st in downloading verifying staged activating healthy; do
+    grep -q "\"state\": \"$st\"" "$work/show.json" || fail "no report of the $st step"
+done
 
 "$pylon" devices assign edge/dev-1 acme/tiny@1.1.0
 update "installed: acme/tiny/1.1.0/cpu/model.gguf in slot b"

@@ -2,10 +2,11 @@
 // document, confirms its target through the image repository (TUF), checks hardware and licence,
 // downloads with resume and an optional bandwidth cap, verifies, stages into the inactive slot,
 // activates after a health check — or rolls back, keeping the previous slot — and reports every
-// outcome signed with the device key. The journal (journal.h) is saved before every transition,
-// so recover() after a restart resumes or rolls back whatever was in progress. Both hold the state
-// directory's lock (one agent per directory) and first remove the temporary files of atomic
-// writes a crash interrupted.
+// step (downloading, verifying, staged, activating, healthy or rolled back, refusals) signed
+// with the device key; a report that cannot be delivered does not stop the update. The journal
+// (journal.h) is saved before every transition, so recover() after a restart resumes or rolls
+// back whatever was in progress. Both hold the state directory's lock (one agent per directory)
+// and first remove the temporary files of atomic writes a crash interrupted.
 #pragma once
 
 #include <chrono>
