@@ -47,13 +47,17 @@ TOML
 "$agent" run --config "$work/agent.toml" >"$work/idle.log" 2>&1 &
 daemon=$!
 sleep 3
-rss=()
+rss=() pss=() dirty=()
 for _ in 1 2 3 4 5; do
     rss+=("$(awk '/^VmRSS/ {print $2}' "/proc/$daemon/status")")
+    pss+=("$(awk '/^Pss:/ {print $2}' "/proc/$daemon/smaps_rollup")")
+    dirty+=("$(awk '/^Private_Dirty:/ {print $2}' "/proc/$daemon/smaps_rollup")")
     sleep 3
 done
 kill -TERM "$daemon"; wait "$daemon" || true
 rss_kib=$(printf '%s\n' "${rss[@]}" | median)
+pss_kib=$(printf '%s\n' "${pss[@]}" | median)
+dirty_kib=$(printf '%s\n' "${dirty[@]}" | median)
 
 cycle() {  # VERSION -> "wall download verify_stage health activate"
     "$pylon" devices assign edge/dev-1 "acme/big@$1" >/dev/null
@@ -97,6 +101,8 @@ mkdir -p "$OUT"
     echo "| measure | median | runs |"
     echo "| --- | ---: | ---: |"
     echo "| agent idle RSS, no model (KiB) | $rss_kib | 5 samples: ${rss[*]} |"
+    echo "| agent idle PSS (KiB) | $pss_kib | 5 |"
+    echo "| agent idle private dirty (heap, stacks; KiB) | $dirty_kib | 5 |"
     echo "| fresh install of $size bytes: download (s) | $(col 2 "${fresh[@]}") | 2 |"
     echo "| fresh install: verify and stage (s) | $(col 3 "${fresh[@]}") | 2 |"
     echo "| fresh install: health check (s) | $(col 4 "${fresh[@]}") | 2 |"
