@@ -382,6 +382,16 @@ Result<std::unique_ptr<Updater::Ctx>> Updater::open() {
 
 Result<CycleOutcome> Updater::run_once() {
     PYLON_TRY_ASSIGN(const Lock state_lock, lock());
+    auto r = cycle();
+    // What `pylon-agent status` shows as the last check (best effort: a cycle's outcome stands).
+    const Json last = {{"at", signing::tuf::format_time(now())},
+                       {"outcome", r ? std::string(to_string(r->kind)) : std::string("error")},
+                       {"message", r ? r->message : r.error().message()}};
+    (void)write_file_atomic(o_.state_dir / "last_check.json", last.dump() + "\n", 0600);
+    return r;
+}
+
+Result<CycleOutcome> Updater::cycle() {
     PYLON_TRY_ASSIGN(Journal j, journal_.load());
     if (!at_rest(j.state)) return recover_locked();
     PYLON_TRY_ASSIGN(auto c, open());

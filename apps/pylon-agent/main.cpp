@@ -127,6 +127,13 @@ int cmd_status(const std::string& state_dir, bool json) {
         out["slots"][s] = *t ? (*t)->to_json() : Json();
     }
     if (journal->target) out["update_target"] = journal->target->path;
+    std::optional<Json> last_check;
+    if (auto text =
+            pylon::read_file(std::filesystem::path(state_dir) / "last_check.json", 64 * 1024)) {
+        Json j = Json::parse(*text, nullptr, false);
+        if (j.is_object()) last_check = j;
+    }
+    if (last_check) out["last_check"] = *last_check;
     if (*identity) {
         out["identity"] = {{"registry", (*identity)->registry},
                            {"device_id", (*identity)->device_id},
@@ -152,6 +159,11 @@ int cmd_status(const std::string& state_dir, bool json) {
                     t.is_null() ? "(empty)" : t["path"].get<std::string>().c_str());
     }
     if (journal->target) std::printf("update:       %s\n", journal->target->path.c_str());
+    if (last_check) {
+        std::printf("last check:   %s, %s: %s\n", last_check->value("at", "").c_str(),
+                    last_check->value("outcome", "").c_str(),
+                    last_check->value("message", "").c_str());
+    }
     if (!journal->error.empty()) std::printf("last error:   %s\n", journal->error.c_str());
     return 0;
 }

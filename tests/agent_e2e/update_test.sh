@@ -76,6 +76,8 @@ active_is "$models/stories260K-q8_0.gguf"
 reported rolled_back 1.0.0
 "$pylon" devices show edge/dev-1 | grep -q '"last_error": ".*' || fail "no error reported"
 "$agent" status --state-dir "$state" | grep -q "last error:" || fail "status shows no error"
+"$agent" status --state-dir "$state" | grep -q "last check: .*rolled_back: health check" ||
+    fail "status shows no last check"
 
 # A build for other hardware: the director names no target (no build fits), nothing changes.
 "$pylon" devices assign edge/dev-1 acme/tiny@1.3.0
@@ -90,7 +92,7 @@ active_is "$models/stories260K-q4_0.gguf"
 # No stray files: the two slots, the journal, the identity, TUF metadata, the director document.
 stray=$(find "$state" -type f ! -path "$state/slots/*/model.gguf" ! -path "$state/slots/*/slot.json" \
     ! -path "$state/identity/*" ! -path "$state/tuf/*.json" ! -name journal.json ! -name director.json \
-    ! -name agent.lock ! -name hardware.json)
+    ! -name agent.lock ! -name hardware.json ! -name last_check.json)
 [[ -z "$stray" ]] || fail "stray files: $stray"
 [[ -z "$(ls -A "$state/downloads" 2>/dev/null)" ]] || fail "downloads left behind"
 echo "agent update end to end: OK"

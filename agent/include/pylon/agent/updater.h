@@ -82,7 +82,8 @@ public:
     Updater(UpdaterOptions options, HealthCheck& health);
     // After a restart: finishes or rolls back an update the journal shows in progress.
     [[nodiscard]] Result<CycleOutcome> recover();
-    // One cycle (recover() first when an update is in progress).
+    // One cycle (recover() first when an update is in progress); its time and outcome are
+    // recorded in last_check.json for `pylon-agent status`.
     [[nodiscard]] Result<CycleOutcome> run_once();
     // The active slot's model file, or nullopt before the first install.
     [[nodiscard]] Result<std::optional<std::filesystem::path>> active_model() const;
@@ -95,6 +96,7 @@ private:
     };
     [[nodiscard]] Result<Lock> lock();
     [[nodiscard]] Result<CycleOutcome> recover_locked();
+    [[nodiscard]] Result<CycleOutcome> cycle();  // run_once under the lock
     [[nodiscard]] Result<std::unique_ptr<Ctx>> open();
     [[nodiscard]] Result<CycleOutcome> install(Ctx& c, Journal& j);
     [[nodiscard]] Result<CycleOutcome> fail(Ctx& c, Journal& j, const std::string& why);
