@@ -16,14 +16,11 @@ OUT="${OUT:-$ROOT/build/bench-agent}"
 ROUNDS="${ROUNDS:-5}"
 source "$ROOT/tests/registry_e2e/lib.sh"
 start_registry "$BIN" "$OUT/work"
-agent=$BIN/pylon-agent
 state=$work/agent
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-"$pylon" key generate --out "$work/acme" >/dev/null
-"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
-    --targets-key "$data/tuf/offline-keys/targets.key" >/dev/null
-"$pylon" models create acme/big --license MIT >/dev/null
+source "$ROOT/tests/agent_e2e/lib.sh"
+acme_namespace big
 for v in 1.0.0 1.1.0; do
     mkdir -p "$work/m-$v"
     "$pylon" model synth --shape synth110M,layers=7 --type q8_0 --seed "${v//./}" \
@@ -32,9 +29,7 @@ for v in 1.0.0 1.1.0; do
         --quantization Q8_0 --file "$work/m-$v/model.gguf" --key "$work/acme.key" >/dev/null
 done
 size=$(stat -c %s "$work/m-1.0.0/model.gguf")
-"$pylon" fleet create edge >/dev/null
-"$pylon" fleet enrollment-token edge --out "$work/enrol.token" >/dev/null
-"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state" >/dev/null
+enroll_device "$state"
 
 # Idle RSS: the daemon with nothing assigned.
 cat > "$work/agent.toml" <<TOML

@@ -11,18 +11,13 @@ source "$(dirname "$0")/../registry_e2e/lib.sh"
 start_registry "$1" "$2"
 models=$3/runtime
 kills=${4:-50}
-agent=$bin/pylon-agent
 state=$work/agent
-"$pylon" key generate --out "$work/acme" >/dev/null
-"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
-    --targets-key "$data/tuf/offline-keys/targets.key" >/dev/null
-"$pylon" models create acme/tiny --license MIT >/dev/null
+source "$(dirname "$0")/lib.sh"
+acme_namespace tiny
 declare -A file_of
 publish() {  # VERSION FILE
-    mkdir -p "$work/m-$1" && cp "$2" "$work/m-$1/model.gguf"
-    "$pylon" publish "acme/tiny@$1" --build cpu --arch x86_64 --min-ram-mb 16 --format gguf \
-        --quantization Q8_0 --file "$work/m-$1/model.gguf" --key "$work/acme.key" >/dev/null
-    file_of[$1]=$work/m-$1/model.gguf
+    publish_build "tiny@$1" "$2"
+    file_of[$1]=$work/m-tiny@$1/model.gguf
 }
 publish 1.0.0 "$models/stories260K-q8_0.gguf"
 publish 1.1.0 "$models/stories260K-f32.gguf"
@@ -32,9 +27,7 @@ for n in 0 1 2 3 4; do
     head -c $((150000 + n)) "$models/stories260K-q8_0.gguf" > "$work/truncated-$n.gguf"
     publish "1.2.$n" "$work/truncated-$n.gguf"
 done
-"$pylon" fleet create edge >/dev/null
-"$pylon" fleet enrollment-token edge --out "$work/enrol.token" >/dev/null
-"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state" >/dev/null
+enroll_device "$state"
 "$pylon" devices assign edge/dev-1 acme/tiny@1.0.0 >/dev/null
 "$agent" update-once --state-dir "$state" >/dev/null
 

@@ -10,22 +10,13 @@ set -euo pipefail
 source "$(dirname "$0")/../registry_e2e/lib.sh"
 start_registry "$1" "$2"
 models=$3/runtime
-agent=$bin/pylon-agent
 state=$work/agent
 sql() { psql -X -q -t -A -d "$db" -c "$1"; }
-"$pylon" key generate --out "$work/acme" >/dev/null
+source "$(dirname "$0")/lib.sh"
+acme_namespace tiny
 "$pylon" key generate --out "$work/mallory" >/dev/null
-"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
-    --targets-key "$data/tuf/offline-keys/targets.key" >/dev/null
-"$pylon" models create acme/tiny --license MIT >/dev/null
 "$pylon" models create acme/regional --license MIT --regions-denied DE >/dev/null
-publish() {  # MODEL@VERSION FILE KEY [ARCH [ISA]]
-    local rel=$1 f=$2 key=$3 arch=${4:-x86_64} isa=()
-    [[ -n "${5:-}" ]] && isa=(--isa "$5")
-    mkdir -p "$work/m-$rel" && cp "$f" "$work/m-$rel/model.gguf"
-    "$pylon" publish "acme/$rel" --build cpu --arch "$arch" "${isa[@]}" --min-ram-mb 16 \
-        --format gguf --quantization Q8_0 --file "$work/m-$rel/model.gguf" --key "$key" >/dev/null
-}
+publish() { publish_build "$@"; }
 publish tiny@1.0.0 "$models/stories260K-q8_0.gguf" "$work/acme.key"
 publish tiny@1.1.0 "$models/stories260K-q4_0.gguf" "$work/acme.key"
 publish tiny@1.3.0 "$models/stories260K-f16.gguf" "$work/acme.key" aarch64 neon
@@ -35,9 +26,7 @@ if publish tiny@1.2.0 "$models/stories260K-f32.gguf" "$work/mallory.key" 2>/dev/
 fi
 publish regional@1.0.0 "$models/stories260K-f32.gguf" "$work/acme.key"
 
-"$pylon" fleet create edge >/dev/null
-"$pylon" fleet enrollment-token edge --out "$work/enrol.token" >/dev/null
-"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state" >/dev/null
+enroll_device "$state"
 device=$(sql "SELECT id FROM devices WHERE name = 'dev-1'")
 "$pylon" devices assign edge/dev-1 acme/tiny@1.0.0 >/dev/null
 "$agent" update-once --state-dir "$state" --region DE | grep -q "^installed:" || fail "1.0.0 not installed"

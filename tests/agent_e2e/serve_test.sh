@@ -10,17 +10,10 @@ set -euo pipefail
 source "$(dirname "$0")/../registry_e2e/lib.sh"
 start_registry "$1" "$2"
 models=$3/runtime
-agent=$bin/pylon-agent
 state=$work/agent
-"$pylon" key generate --out "$work/acme" >/dev/null
-"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
-    --targets-key "$data/tuf/offline-keys/targets.key" >/dev/null
-"$pylon" models create acme/tiny --license MIT >/dev/null
-publish() {  # VERSION FILE
-    mkdir -p "$work/m-$1" && cp "$2" "$work/m-$1/model.gguf"
-    "$pylon" publish "acme/tiny@$1" --build cpu --arch x86_64 --min-ram-mb 16 --format gguf \
-        --quantization Q8_0 --file "$work/m-$1/model.gguf" --key "$work/acme.key" >/dev/null
-}
+source "$(dirname "$0")/lib.sh"
+acme_namespace tiny
+publish() { publish_build "tiny@$1" "$2"; }
 publish 1.0.0 "$models/stories260K-q8_0.gguf"
 publish 1.1.0 "$models/stories260K-q4_0.gguf"
 head -c 150000 "$models/stories260K-q8_0.gguf" > "$work/truncated.gguf"
@@ -33,9 +26,7 @@ want_10=$(expected "$models/stories260K-q8_0.gguf")
 want_11=$(expected "$models/stories260K-q4_0.gguf")
 [[ "$want_10" != "$want_11" ]] || fail "the two models answer alike: the switch would not show"
 
-"$pylon" fleet create edge >/dev/null
-"$pylon" fleet enrollment-token edge --out "$work/enrol.token" >/dev/null
-"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state" >/dev/null
+enroll_device "$state"
 "$pylon" devices assign edge/dev-1 acme/tiny@1.0.0 >/dev/null
 cat > "$work/agent.toml" <<TOML
 state_dir = "$state"

@@ -11,18 +11,10 @@ set -euo pipefail
 source "$(dirname "$0")/../registry_e2e/lib.sh"
 start_registry "$1" "$2"
 models=$3/runtime
-agent=$bin/pylon-agent
 state=$work/agent
-"$pylon" key generate --out "$work/acme"
-"$pylon" namespace create acme --publisher-key "$work/acme.pub" \
-    --targets-key "$data/tuf/offline-keys/targets.key"
-"$pylon" models create acme/tiny --license MIT --description "stories260K"
-publish() {  # VERSION FILE [extra publish options]
-    local v=$1 f=$2; shift 2
-    mkdir -p "$work/m-$v" && cp "$f" "$work/m-$v/model.gguf"
-    "$pylon" publish "acme/tiny@$v" --build cpu --arch x86_64 --min-ram-mb 16 --format gguf \
-        --quantization Q8_0 --file "$work/m-$v/model.gguf" --key "$work/acme.key" "$@" >/dev/null
-}
+source "$(dirname "$0")/lib.sh"
+acme_namespace tiny
+publish() { publish_build "tiny@$1" "$2" "$work/acme.key" x86_64 "${3:-}"; }
 update() {  # EXPECTED_OUTCOME_PREFIX
     "$agent" update-once --state-dir "$state" --region DE >"$work/out" 2>&1 || true
     cat "$work/out"
@@ -40,14 +32,9 @@ publish 1.0.0 "$models/stories260K-q8_0.gguf"
 publish 1.1.0 "$models/stories260K-q4_0.gguf"
 head -c 150000 "$models/stories260K-q8_0.gguf" > "$work/truncated.gguf"
 publish 1.2.0 "$work/truncated.gguf"
-publish 1.3.0 "$models/stories260K-f16.gguf" --isa avx512_nonexistent
-"$pylon" models create acme/regional --license MIT
-mkdir -p "$work/m-r" && cp "$models/stories260K-f32.gguf" "$work/m-r/model.gguf"
+publish 1.3.0 "$models/stories260K-f16.gguf" avx512_nonexistent
 
-"$pylon" fleet create edge
-"$pylon" fleet enrollment-token edge --out "$work/enrol.token"
-"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state"
-
+enroll_device "$state"
 "$pylon" devices assign edge/dev-1 acme/tiny@1.0.0
 update "installed: acme/tiny/1.0.0/cpu/model.gguf in slot a"
 active_is "$models/stories260K-q8_0.gguf"
