@@ -153,6 +153,13 @@ Result<Identity> enroll(const fs::path& state_dir, const EnrollOptions& o) {
     PYLON_TRY_ASSIGN(auto proof, signing::dsse_sign("application/vnd.pylon.enrollment+json",
                                                     as_bytes(payload), {&key}));
 
+    std::optional<signing::PublicKey> pinned;
+    if (!o.director_key_file.empty()) {
+        PYLON_TRY_ASSIGN(const std::string pem, read_file(o.director_key_file, kMaxSmallFile));
+        auto k = signing::PublicKey::from_pem(pem);
+        if (!k) return std::move(k).error().with_context(o.director_key_file);
+        pinned = std::move(*k);
+    }
     PYLON_TRY_ASSIGN(auto http, RegistryHttp::open(o.registry, o.ca_file));
     PYLON_TRY_ASSIGN(const std::string root, fetch_root(*http, o.tuf_root_file));
     const Json body = {
@@ -170,7 +177,14 @@ Result<Identity> enroll(const fs::path& state_dir, const EnrollOptions& o) {
         id.name = d.at("name").get<std::string>();
         id.director_key_json = answer.at("director_key").dump();
         credential = Secret(answer.at("credential").get<std::string>());
-        PYLON_TRY(signing::PublicKey::from_tuf(answer.at("director_key")));
+        PYLON_TRY_ASSIGN(const auto director,
+                         signing::PublicKey::from_tuf(answer.at("director_key")));
+        if (pinned && !(director == *pinned)) {
+            return Error(Errc::permission_denied,
+                         "the registry's director key " + director.key_id() +
+                             " is not the one given with --director-key (" + pinned->key_id() +
+                             "); nothing was stored");
+        }
     } catch (const std::exception& e) {
         return Error(Errc::parse_error,
                      std::string("the registry's enrolment answer is malformed: ") + e.what());

@@ -32,7 +32,7 @@ int cmd_probe(const std::vector<std::string>& accelerators) {
 }
 
 struct EnrollArgs {
-    std::string registry, token_file, name, ca_file, tuf_root;
+    std::string registry, token_file, name, ca_file, tuf_root, director_key;
     std::vector<std::string> accelerators;
 };
 
@@ -48,6 +48,7 @@ int cmd_enroll(const std::string& state_dir, const EnrollArgs& a) {
     o.name = a.name;
     o.ca_file = a.ca_file;
     o.tuf_root_file = a.tuf_root;
+    o.director_key_file = a.director_key;
     o.accelerators = a.accelerators;
     auto id = enroll(state_dir, o);
     if (!id) return fail(id.error());
@@ -196,6 +197,10 @@ int main(int argc, char** argv) {
     enroll
         ->add_option("--tuf-root", ea.tuf_root,
                      "Trust this root.json (obtained out of band) instead of the registry's")
+        ->check(CLI::ExistingFile);
+    enroll
+        ->add_option("--director-key", ea.director_key,
+                     "The registry's director public key (PEM, obtained out of band) to require")
         ->check(CLI::ExistingFile);
     enroll->add_option("--accelerator", ea.accelerators,
                        "An accelerator the probe cannot see (e.g. cuda-sm87); repeatable");

@@ -47,7 +47,17 @@ grep -q "no device edge/nosuch" "$work/assign.err" || { cat "$work/assign.err"; 
 # document names the build for its hardware.
 agent=$bin/pylon-agent
 state=$work/agent-state
-"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state"
+# The director key pinned out of band: a wrong one refuses the enrolment, the right one passes.
+"$pylon" key generate --out "$work/not-director" >/dev/null
+if "$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-0 \
+    --state-dir "$work/agent-wrong" --director-key "$work/not-director.pub" 2>"$work/pin.err"; then
+    fail "an enrolment with the wrong director key succeeded"
+fi
+grep -q "is not the one given with --director-key" "$work/pin.err" || { cat "$work/pin.err"; fail "no pin error"; }
+[[ ! -e "$work/agent-wrong/identity/credential" ]] || fail "a credential was stored despite the pin"
+"$pylon" key public "$data/tuf/keys/director.key" > "$work/director.pub"
+"$agent" enroll --registry "$url" --token-file "$work/enrol.token" --name dev-1 --state-dir "$state" \
+    --director-key "$work/director.pub"
 [[ $(stat -c %a "$state") == 700 ]] || fail "state directory is not 0700"
 for f in identity/device.key identity/credential identity/identity.json; do
     [[ $(stat -c %a "$state/$f") == 600 ]] || fail "$f is not 0600"

@@ -60,6 +60,9 @@ struct EnrollOptions {
     std::string name;      // empty: the host name
     std::string ca_file;
     std::string tuf_root_file;  // empty: trust the registry's root on first use
+    // The director's public key (PEM), obtained out of band: the registry's must be this one.
+    // Empty: trust the key the registry answers (on first use).
+    std::string director_key_file;
     std::vector<std::string> accelerators;
 };
 
