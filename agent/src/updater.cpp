@@ -228,8 +228,14 @@ Result<void> Updater::download(Ctx& c, const TargetRef& t, const fs::path& part)
     const std::string url = consistent_target(t);
     const auto start = std::chrono::steady_clock::now();
     std::uint64_t fetched = 0;
+    // Under a cap, requests of about a quarter second's worth, so the link is not saturated in
+    // long bursts between pauses.
+    std::uint64_t chunk = o_.download_chunk;
+    if (o_.bandwidth_bytes_per_s > 0) {
+        chunk = std::clamp<std::uint64_t>(o_.bandwidth_bytes_per_s / 4, 16 * 1024, chunk);
+    }
     while (offset < t.length) {
-        const std::uint64_t end = std::min<std::uint64_t>(offset + o_.download_chunk, t.length) - 1;
+        const std::uint64_t end = std::min<std::uint64_t>(offset + chunk, t.length) - 1;
         PYLON_TRY_ASSIGN(auto r, c.http->get_range(url, offset, end));
         if (r.status != 206 && !(r.status == 200 && offset == 0)) {
             return registry_refusal("downloading " + t.path, r);

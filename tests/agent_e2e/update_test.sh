@@ -15,10 +15,12 @@ state=$work/agent
 source "$(dirname "$0")/lib.sh"
 acme_namespace tiny
 publish() { publish_build "tiny@$1" "$2" "$work/acme.key" x86_64 "${3:-}"; }
-update() {  # EXPECTED_OUTCOME_PREFIX
-    "$agent" update-once --state-dir "$state" --region DE >"$work/out" 2>&1 || true
+update() {  # EXPECTED_OUTCOME_PREFIX [extra update-once options]
+    local want=$1
+    shift
+    "$agent" update-once --state-dir "$state" --region DE "$@" >"$work/out" 2>&1 || true
     cat "$work/out"
-    grep -q "^$1" "$work/out" || fail "expected '$1'"
+    grep -q "^$want" "$work/out" || fail "expected '$want'"
 }
 active_is() {  # FILE
     cmp -s "$state/current/model.gguf" "$1" || fail "the active model is not $1"
@@ -45,10 +47,15 @@ for st in downloading verifying staged activating healthy; do
     grep -q "\"state\": \"$st\"" "$work/show.json" || fail "no report of the $st step"
 done
 
+# The upgrade's download capped at 100 kB/s: the 0.28 MB file takes about 2.8 s.
 "$pylon" devices assign edge/dev-1 acme/tiny@1.1.0
-update "installed: acme/tiny/1.1.0/cpu/model.gguf in slot b"
+update "installed: acme/tiny/1.1.0/cpu/model.gguf in slot b" --bandwidth 100000
 active_is "$models/stories260K-q4_0.gguf"
 reported healthy 1.1.0
+took=$(grep -o 'download=[0-9.]*' "$work/out" | cut -d= -f2)
+size=$(stat -c %s "$models/stories260K-q4_0.gguf")
+awk -v t="$took" -v n="$size" 'BEGIN {exit !(t >= 0.9 * n / 100000)}' ||
+    fail "the bandwidth cap was not honoured: $size bytes in ${took}s"
 
 # Rollback by the operator: a new director document naming 1.0.0, which slot a still holds.
 "$pylon" devices assign edge/dev-1 acme/tiny@1.0.0
