@@ -2,8 +2,9 @@
 # The agent daemon (pylon-agent run) serving through the runtime's OpenAI-compatible API with a
 # real registry and PostgreSQL: it installs the assigned release and answers completions with
 # it; an upgrade takes over the API without it ever failing a request (a poller checks /health
-# and a completion throughout); a correctly signed build that fails its health check is rolled
-# back and the previous model keeps answering; SIGTERM stops it cleanly.
+# and a completion throughout); the operator's rollback to 1.0.0 answers with 1.0.0 again; a
+# correctly signed build that fails its health check is rolled back and the previous model keeps
+# answering; SIGTERM stops it cleanly.
 #
 # Usage: serve_test.sh BIN_DIR WORK_DIR DATA_DIR      (exit 77: skipped, no PostgreSQL)
 set -euo pipefail
@@ -79,6 +80,13 @@ echo "served 1.1.0 after $(wc -l <"$work/health.codes") health checks, $(wc -l <
 ! grep -q failed "$work/completions" || fail "a completion failed during the upgrade"
 grep -q "pylon_serve_model_replacements_total 2" <(curl -s "$api/metrics") ||
     fail "not two models taken over (1.0.0, then 1.1.0)"
+
+# The operator rolls back to 1.0.0 (still in the other slot): it answers again.
+"$pylon" devices assign edge/dev-1 acme/tiny@1.0.0 >/dev/null
+wait_for_text "$want_10" "the rollback to 1.0.0 is not served"
+echo "rolled back to 1.0.0"
+"$pylon" devices assign edge/dev-1 acme/tiny@1.1.0 >/dev/null
+wait_for_text "$want_11" "1.1.0 did not take over again"
 
 # A signed build that fails its health check: rolled back, 1.1.0 keeps answering.
 "$pylon" devices assign edge/dev-1 acme/tiny@1.2.0 >/dev/null
