@@ -6,6 +6,29 @@
 
 namespace pylon::agent {
 
+namespace {
+constexpr const char* kAccepted = "director.json";
+constexpr std::size_t kMaxDocument = 64 * 1024;
+}  // namespace
+
+Result<signing::tuf::DirectorDocument> check_director(const std::filesystem::path& state_dir,
+                                                      std::string_view bytes,
+                                                      const signing::PublicKey& director_key,
+                                                      const signing::tuf::DeviceBinding& device,
+                                                      std::int64_t last_version,
+                                                      signing::tuf::Time now, bool* repeated) {
+    const auto accepted = read_file(state_dir / kAccepted, kMaxDocument);
+    const bool same = accepted && *accepted == bytes && last_version > 0;
+    if (repeated != nullptr) *repeated = same;
+    return signing::tuf::verify_director_document(bytes, director_key, device,
+                                                  last_version - (same ? 1 : 0), now);
+}
+
+Result<void> save_accepted_director(const std::filesystem::path& state_dir,
+                                    std::string_view bytes) {
+    return write_file_atomic(state_dir / kAccepted, bytes, 0600);
+}
+
 Result<signing::tuf::DirectorDocument> fetch_director(const std::filesystem::path& state_dir,
                                                       std::int64_t last_version,
                                                       signing::tuf::Time now,
@@ -18,11 +41,7 @@ Result<signing::tuf::DirectorDocument> fetch_director(const std::filesystem::pat
     PYLON_TRY_ASSIGN(auto http, RegistryHttp::open(id->registry, ca_file));
     PYLON_TRY_ASSIGN(auto r, http->get("/v1/device/director", &credential));
     if (r.status != 200) return registry_refusal("fetching the director document", r);
-    // The very document accepted last, served again while fresh, is no replay (updater.cpp).
-    const auto accepted = read_file(state_dir / "director.json", 64 * 1024);
-    const bool same = accepted && *accepted == r.body && last_version > 0;
-    auto doc = signing::tuf::verify_director_document(r.body, key, id->binding(),
-                                                      last_version - (same ? 1 : 0), now);
+    auto doc = check_director(state_dir, r.body, key, id->binding(), last_version, now, nullptr);
     if (!doc) return std::move(doc).error().with_context("the director document");
     return doc;
 }

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pylon/agent/director_client.h"
 #include "pylon/agent/enroll.h"
 #include "pylon/agent/hardware.h"
 #include "pylon/common/file_io.h"
@@ -96,20 +97,6 @@ Json release_of(const std::optional<TargetRef>& t) {
             {"version", p.value("version", "")}};
 }
 
-// Temporary files of atomic writes a crash interrupted ("<name>.tmp.<random>", common/file_io):
-// never complete, never read; removed before the agent writes anything.
-void remove_interrupted_writes(const fs::path& state_dir) {
-    std::error_code ec;
-    for (fs::recursive_directory_iterator it(state_dir, ec), end; !ec && it != end;
-         it.increment(ec)) {
-        if (it.depth() > 3) it.disable_recursion_pending();
-        const std::string name = it->path().filename().string();
-        if (it->is_regular_file(ec) && name.find(".tmp.") != std::string::npos) {
-            fs::remove(it->path(), ec);
-        }
-    }
-}
-
 }  // namespace
 
 Result<Updater::Lock> Updater::lock() {
@@ -124,7 +111,7 @@ Result<Updater::Lock> Updater::lock() {
         }
         return Error::from_errno(errno, "flock " + f.string());
     }
-    remove_interrupted_writes(o_.state_dir);
+    PYLON_TRY(remove_interrupted_writes(o_.state_dir));
     return Lock{std::move(fd)};
 }
 
@@ -416,21 +403,16 @@ Result<CycleOutcome> Updater::cycle() {
 
     PYLON_TRY_ASSIGN(auto r, c->http->get("/v1/device/director", &c->credential));
     if (r.status != 200) return registry_refusal("fetching the director document", r);
-    // The registry serves the same document again while it is fresh: the very bytes last
-    // accepted are not a replay (still checked, expiry included); any other document must have
-    // a higher version.
-    const fs::path accepted = o_.state_dir / "director.json";
-    const auto last = read_file(accepted, 64 * 1024);
-    const bool same = last && *last == r.body && j.director_version > 0;
-    auto doc = signing::tuf::verify_director_document(r.body, c->director, c->id.binding(),
-                                                      j.director_version - (same ? 1 : 0), now());
+    bool same = false;
+    auto doc = check_director(o_.state_dir, r.body, c->director, c->id.binding(),
+                              j.director_version, now(), &same);
     if (!doc) {
         const std::string why = "director document refused: " + doc.error().message();
         (void)report(*c, j, why);
         return CycleOutcome{Kind::refused, why};
     }
     if (!same) {
-        PYLON_TRY(write_file_atomic(accepted, r.body, 0600));
+        PYLON_TRY(save_accepted_director(o_.state_dir, r.body));
         j.director_version = doc->version;
         PYLON_TRY(journal_.save(j));
     }

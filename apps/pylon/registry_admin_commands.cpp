@@ -11,6 +11,7 @@
 #include "pylon/common/file_io.h"
 #include "pylon/signing/tuf/targets_editor.h"
 #include "registry_client.h"
+#include "registry_format.h"
 #include "registry_tuf.h"
 
 namespace pylon::cli {
@@ -28,12 +29,6 @@ std::string scopes_text(const nlohmann::json& scopes) {
         out += s.get<std::string>();
     }
     return out;
-}
-
-std::string field(const nlohmann::json& j, const char* name) {
-    if (!j.is_object() || !j.contains(name)) return "";
-    const auto& v = j[name];
-    return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
 struct LoginOptions {

@@ -6,23 +6,17 @@
 #include "commands.h"
 #include "pylon/common/file_io.h"
 #include "registry_client.h"
+#include "registry_format.h"
 
 namespace pylon::cli {
 namespace {
-
-std::string text(const nlohmann::json& j, const char* name) {
-    if (!j.is_object() || !j.contains(name)) return "";
-    const auto& v = j[name];
-    if (v.is_null()) return "";
-    return v.is_string() ? v.get<std::string>() : v.dump();
-}
 
 // The release object under `key` of a device ("-" when null or absent).
 std::string release_text(const nlohmann::json& device, const char* key) {
     if (!device.is_object() || !device.contains(key)) return "-";
     const nlohmann::json& r = device[key];
     if (!r.is_object()) return "-";
-    return text(r, "namespace") + "/" + text(r, "model") + "@" + text(r, "version");
+    return field(r, "namespace") + "/" + field(r, "model") + "@" + field(r, "version");
 }
 
 // A device given as its id, FLEET/NAME, or a name unique across fleets.
@@ -35,11 +29,11 @@ std::string device_id(RegistryClient& client, const std::string& ref) {
         client.list_all(fleet.empty() ? "/v1/devices" : "/v1/devices?fleet=" + url_encode(fleet));
     std::string found;
     for (const auto& d : items) {
-        if (text(d, "name") != name) continue;
+        if (field(d, "name") != name) continue;
         if (!found.empty()) {
             throw UsageError("device name " + name + " is in several fleets: give FLEET/NAME");
         }
-        found = text(d, "id");
+        found = field(d, "id");
     }
     if (found.empty()) throw CommandError("no device " + ref);
     return found;
@@ -49,10 +43,10 @@ void print_devices(const nlohmann::json& items) {
     std::printf("%-8s %-16s %-24s %-14s %-28s %-28s %s\n", "ID", "FLEET", "NAME", "STATE",
                 "CURRENT", "DESIRED", "LAST SEEN");
     for (const auto& d : items) {
-        std::printf("%-8s %-16s %-24s %-14s %-28s %-28s %s\n", text(d, "id").c_str(),
-                    text(d, "fleet").c_str(), text(d, "name").c_str(),
-                    text(d, "update_state").c_str(), release_text(d, "current").c_str(),
-                    release_text(d, "desired").c_str(), text(d, "last_seen_at").c_str());
+        std::printf("%-8s %-16s %-24s %-14s %-28s %-28s %s\n", field(d, "id").c_str(),
+                    field(d, "fleet").c_str(), field(d, "name").c_str(),
+                    field(d, "update_state").c_str(), release_text(d, "current").c_str(),
+                    release_text(d, "desired").c_str(), field(d, "last_seen_at").c_str());
     }
 }
 
@@ -86,7 +80,7 @@ void add_device_commands(CLI::App& app) {
         RegistryClient client(fl->resolve());
         std::printf("%-24s %s\n", "FLEET", "DESCRIPTION");
         for (const auto& f : client.list_all("/v1/fleets")) {
-            std::printf("%-24s %s\n", text(f, "name").c_str(), text(f, "description").c_str());
+            std::printf("%-24s %s\n", field(f, "name").c_str(), field(f, "description").c_str());
         }
     });
     auto to = std::make_shared<TokenOptions>();
@@ -108,14 +102,14 @@ void add_device_commands(CLI::App& app) {
         if (to->expires_in_hours > 0) body["expires_in_hours"] = to->expires_in_hours;
         const auto j = client.call(
             net::Method::post, "/v1/fleets/" + url_encode(to->fleet) + "/enrollment-tokens", body);
-        const std::string secret = text(j, "token");
+        const std::string secret = field(j, "token");
         if (secret.empty()) throw CommandError("the registry's answer holds no token");
         if (!to->out.empty()) {
             unwrap(write_file_atomic(to->out, secret + "\n", 0600), "writing " + to->out);
-            std::cout << "created enrolment token " << text(j, "id") << " for fleet " << to->fleet
+            std::cout << "created enrolment token " << field(j, "id") << " for fleet " << to->fleet
                       << ", written to " << to->out << "\n";
         } else {
-            std::cerr << "created enrolment token " << text(j, "id") << " for fleet " << to->fleet
+            std::cerr << "created enrolment token " << field(j, "id") << " for fleet " << to->fleet
                       << "; it is shown only once:\n";
             std::cout << secret << "\n";
         }
@@ -157,7 +151,7 @@ void add_device_commands(CLI::App& app) {
         const auto d = client.call(
             net::Method::put, "/v1/devices/" + id + "/release",
             nlohmann::json{{"model", ref.ns + "/" + ref.model}, {"version", ref.version}});
-        std::cout << "device " << text(d, "fleet") << "/" << text(d, "name") << " (" << id
+        std::cout << "device " << field(d, "fleet") << "/" << field(d, "name") << " (" << id
                   << ") is to run " << release_text(d, "desired") << "\n";
     });
 }

@@ -115,4 +115,11 @@ std::string format_progress(const std::string& name, std::uint64_t done, std::ui
     return line;
 }
 
+std::string field(const nlohmann::json& j, const char* name) {
+    if (!j.is_object() || !j.contains(name)) return "";
+    const auto& v = j[name];
+    if (v.is_null()) return "";
+    return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
 }  // namespace pylon::cli

@@ -19,4 +19,8 @@ std::string format_release(const nlohmann::json& release);
 std::string format_progress(const std::string& name, std::uint64_t done, std::uint64_t total,
                             double seconds);
 
+// A field of an API object for a table cell: strings as they are, other values as JSON, ""
+// when absent or null.
+std::string field(const nlohmann::json& j, const char* name);
+
 }  // namespace pylon::cli

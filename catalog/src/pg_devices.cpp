@@ -9,14 +9,6 @@
 namespace pylon::catalog {
 namespace {
 
-bool is_hash(std::string_view s) {
-    if (s.size() != 64) return false;
-    for (const char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    }
-    return true;
-}
-
 bool is_json_object(const std::string& text) {
     const auto j = nlohmann::json::parse(text, nullptr, false);
     return !j.is_discarded() && j.is_object();
@@ -146,7 +138,7 @@ Result<EnrollmentToken> PostgresCatalog::create_enrollment_token(
     const std::string& fleet, const std::string& name, const std::string& token_hash,
     const std::optional<std::int32_t>& max_uses, const std::optional<Timestamp>& expires_at,
     const std::string& created_by) {
-    if (!is_hash(token_hash)) {
+    if (!is_lower_hex(token_hash, 64)) {
         return Error(Errc::invalid_argument, "token hash must be 64 lower-case hex digits");
     }
     if (max_uses && *max_uses < 1) {
@@ -215,7 +207,7 @@ Result<Device> PostgresCatalog::enroll_device(const std::string& token_hash,
                                               const std::string& credential_hash) {
     if (name.empty()) return Error(Errc::invalid_argument, "device name is empty");
     if (public_key.empty()) return Error(Errc::invalid_argument, "device public key is empty");
-    if (!is_hash(credential_hash)) {
+    if (!is_lower_hex(credential_hash, 64)) {
         return Error(Errc::invalid_argument, "credential hash must be 64 lower-case hex digits");
     }
     if (!is_json_object(hardware_json)) {

@@ -9,14 +9,6 @@
 namespace pylon::catalog {
 namespace {
 
-bool is_lower_hex(std::string_view s, std::size_t n) {
-    if (s.size() != n) return false;
-    for (char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    }
-    return true;
-}
-
 bool is_digest(std::string_view s) {
     constexpr std::string_view kPrefix = "sha256:";
     return s.substr(0, kPrefix.size()) == kPrefix && is_lower_hex(s.substr(kPrefix.size()), 64);

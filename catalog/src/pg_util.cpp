@@ -157,4 +157,12 @@ Result<PageBounds> page_bounds(const PageRequest& page) {
     return bounds;
 }
 
+bool is_lower_hex(std::string_view s, std::size_t n) {
+    if (s.size() != n) return false;
+    for (const char c : s) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+}
+
 }  // namespace pylon::catalog

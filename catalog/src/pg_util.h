@@ -65,6 +65,10 @@ std::optional<std::string> to_optional_string(const pqxx::field& f);
 std::vector<std::string> to_string_vector(const pqxx::field& f);
 License to_license(const pqxx::field& f);  // a jsonb column
 
+// --- checking values ----------------------------------------------------------------------
+// Exactly `n` lower-case hex digits (token and credential hashes, digests).
+bool is_lower_hex(std::string_view s, std::size_t n);
+
 // --- writing values -----------------------------------------------------------------------
 // A PostgreSQL array literal for a text[] parameter (every element quoted and escaped).
 std::string text_array_literal(const std::vector<std::string>& values);

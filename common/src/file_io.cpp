@@ -1,5 +1,5 @@
-#include "pylon/common/unique_fd.h"
 #include "pylon/common/file_io.h"
+#include "pylon/common/unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,12 +12,13 @@
 namespace pylon {
 namespace {
 
-// Closes a descriptor on scope exit unless released.
+// write_file_atomic's temporary files: "<name>" + kTempMarker + 12 random characters.
+constexpr std::string_view kTempMarker = ".tmp.";
 
 std::string temp_suffix() {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
     static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    std::string s = ".tmp.";
+    std::string s(kTempMarker);
     for (int i = 0; i < 12; ++i) s += kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
     return s;
 }
@@ -124,6 +125,27 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t max
     }
     out.resize(done);
     return out;
+}
+
+Result<void> remove_interrupted_writes(const std::filesystem::path& dir, int depth) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it.depth() >= depth) it.disable_recursion_pending();
+        const std::string name = it->path().filename().string();
+        const auto mark = name.rfind(kTempMarker);
+        if (mark == std::string::npos || mark == 0 ||
+            name.size() != mark + kTempMarker.size() + 12 || !it->is_regular_file(ec)) {
+            continue;
+        }
+        if (!fs::remove(it->path(), ec) && ec) {
+            return Error(Errc::io_error, "remove " + it->path().string() + ": " + ec.message());
+        }
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+        return Error(Errc::io_error, "list " + dir.string() + ": " + ec.message());
+    }
+    return {};
 }
 
 }  // namespace pylon

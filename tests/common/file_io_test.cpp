@@ -71,3 +71,23 @@ TEST_CASE("read_file enforces its size limit") {
     REQUIRE_FALSE(directory.ok());
     CHECK(directory.error().code() == Errc::invalid_argument);
 }
+
+TEST_CASE("remove_interrupted_writes removes only write_file_atomic's leftovers") {
+    TempDir dir;
+    dir.write("journal.json", "{}");
+    dir.write("journal.json.tmp.abcdefghijkl", "half");        // a leftover
+    dir.write("sub/deeper/id.json.tmp.0123456789ab", "half");  // nested leftover
+    dir.write("notes.tmp.txt", "kept: not the pattern");
+    dir.write("model.gguf.tmp.short", "kept: wrong length");
+    dir.write("a/b/c/d/x.tmp.abcdefghijkl", "kept: deeper than depth 3");
+    REQUIRE(pylon::remove_interrupted_writes(dir.path()).ok());
+    namespace fs = std::filesystem;
+    CHECK(fs::exists(dir / "journal.json"));
+    CHECK_FALSE(fs::exists(dir / "journal.json.tmp.abcdefghijkl"));
+    CHECK_FALSE(fs::exists(dir / "sub/deeper/id.json.tmp.0123456789ab"));
+    CHECK(fs::exists(dir / "notes.tmp.txt"));
+    CHECK(fs::exists(dir / "model.gguf.tmp.short"));
+    CHECK(fs::exists(dir / "a/b/c/d/x.tmp.abcdefghijkl"));
+    // A directory that does not exist has nothing to clean.
+    CHECK(pylon::remove_interrupted_writes(dir / "missing").ok());
+}

@@ -1,24 +1,9 @@
 // Tokens, the audit log and namespaces.
-#include <charconv>
-
 #include "api/context.h"
 #include "api/validation.h"
 #include "api/views.h"
 
 namespace pylon::registry::api {
-
-namespace {
-
-Result<std::int64_t> parse_id(const std::string& text) {
-    std::int64_t id = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || id <= 0) {
-        return Error(Errc::not_found, "token " + text.substr(0, 32) + " not found");
-    }
-    return id;
-}
-
-}  // namespace
 
 void add_token_routes(http::Router& router, ApiContext& ctx) {
     router.add("GET", "/v1/whoami", wrap([&ctx](http::Request& req) -> Result<http::Response> {
@@ -67,7 +52,7 @@ void add_token_routes(http::Router& router, ApiContext& ctx) {
                wrap([&ctx](http::Request& req) -> Result<http::Response> {
                    PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
                    PYLON_TRY(require_admin(who));
-                   PYLON_TRY_ASSIGN(std::int64_t id, parse_id(req.param("id")));
+                   PYLON_TRY_ASSIGN(std::int64_t id, parse_id(req.param("id"), "token"));
                    PYLON_TRY(ctx.catalog.revoke_token(id));
                    ctx.tokens.erase_token(std::to_string(id));
                    audit(ctx, req, who, "token.revoke", "token " + std::to_string(id));

@@ -1,8 +1,6 @@
 // Fleets, enrolment tokens and devices (operators: admin tokens), and the device API (devices:
 // enrolment tokens, then their own credentials): enrolment with proof of key possession, the
 // per-device director document, hardware updates and signed status reports.
-#include <charconv>
-
 #include "api/attestations.h"
 #include "api/context.h"
 #include "api/validation.h"
@@ -19,19 +17,6 @@ namespace {
 // Device reports are DSSE envelopes of this payload type, signed with the device key.
 constexpr std::string_view kReportType = "application/vnd.pylon.device-report+json";
 constexpr std::size_t kMaxHardwareJson = 16 * 1024;
-
-Result<std::int64_t> parse_id(const std::string& text, std::string_view what) {
-    std::int64_t id = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || id <= 0) {
-        return Error(Errc::not_found, std::string(what) + " " + text.substr(0, 32) + " not found");
-    }
-    return id;
-}
-
-void set_time(Json& j, const char* key, const std::optional<catalog::Timestamp>& t) {
-    if (t) j[key] = catalog::format_rfc3339(*t);
-}
 
 Json release_ref(const std::optional<catalog::ReleaseName>& r) {
     if (!r) return nullptr;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <unordered_set>
 
 #include "api/errors.h"
@@ -394,6 +395,15 @@ Result<void> ObjectReader::finish() const {
         if (!read_.count(key)) return field_error(path(key), "is not a known field");
     }
     return {};
+}
+
+Result<std::int64_t> parse_id(const std::string& text, std::string_view what) {
+    std::int64_t id = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+        return Error(Errc::not_found, std::string(what) + " " + text.substr(0, 32) + " not found");
+    }
+    return id;
 }
 
 }  // namespace pylon::registry::api

@@ -31,6 +31,10 @@ using Json = nlohmann::json;
 // ISO 3166-1 alpha-2 region codes (two upper-case letters).
 [[nodiscard]] Result<void> check_region(std::string_view field, std::string_view value);
 
+// A positive decimal id from a path parameter; anything else is Errc::not_found naming `what`
+// ("token 12x not found"), since no such object can exist.
+[[nodiscard]] Result<std::int64_t> parse_id(const std::string& text, std::string_view what);
+
 // Parses a request body as a JSON object (strict: size and depth limits, duplicate keys,
 // trailing data). Errc::invalid_json naming the problem.
 [[nodiscard]] Result<Json> parse_object(std::string_view body);

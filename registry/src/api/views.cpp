@@ -8,13 +8,11 @@
 
 namespace pylon::registry::api {
 
-namespace {
 using catalog::format_rfc3339;
 
 void set_time(Json& j, const char* key, const std::optional<catalog::Timestamp>& t) {
     if (t) j[key] = format_rfc3339(*t);
 }
-}  // namespace
 
 Json to_json(const catalog::Namespace& ns) {
     return {{"name", ns.name},

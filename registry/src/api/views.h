@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <vector>
 
 #include "pylon/catalog/types.h"
@@ -12,6 +13,9 @@
 namespace pylon::registry::api {
 
 using Json = nlohmann::json;
+
+// Sets j[key] to `t` in RFC 3339 when it has a value (optional timestamps are omitted).
+void set_time(Json& j, const char* key, const std::optional<catalog::Timestamp>& t);
 
 Json to_json(const catalog::Namespace& ns);
 Json to_json(const catalog::Model& model);
@@ -32,6 +36,7 @@ std::string target_path(const catalog::Release& release, const catalog::Build& b
 // Reads and validates a licence object (SPDX expression, region codes, strict fields).
 [[nodiscard]] Result<catalog::License> read_license(const Json& json, const std::string& path);
 // Reads and validates a hardware target object.
-[[nodiscard]] Result<catalog::HardwareTarget> read_target(const Json& json, const std::string& path);
+[[nodiscard]] Result<catalog::HardwareTarget> read_target(const Json& json,
+                                                          const std::string& path);
 
 }  // namespace pylon::registry::api

@@ -8,9 +8,10 @@
 // Vocabulary:
 //   arch          "x86_64", "aarch64", "armv7", "riscv64", ... (uname's machine, "arm64" and
 //                 "amd64" normalised)
-//   isa (x86)     sse sse2 sse3 ssse3 sse4_1 sse4_2 avx avx2 fma f16c bmi2 avx512f avx512cd avx512bw avx512dq avx512vl
-//                 avx512vnni avx512bf16 avx512fp16 avxvnni amx_tile amx_int8 amx_bf16 — the AVX
-//                 families only where the OS saves their registers (XCR0)
+//   isa (x86)     sse sse2 sse3 ssse3 sse4_1 sse4_2 avx avx2 fma f16c bmi2 avx512f avx512cd
+//                 avx512bw avx512dq avx512vl avx512vnni avx512bf16 avx512fp16 avxvnni amx_tile
+//                 amx_int8 amx_bf16 — the AVX families only where the OS saves their registers
+//                 (XCR0)
 //   isa (aarch64) neon (asimd) dotprod (asimddp) fp16 (asimdhp) i8mm bf16 sve sve2
 //   accelerators  "cuda-sm<major><minor>" (NVIDIA Jetson modules recognised from the device tree;
 //                 others declared in the agent's config), sorted

@@ -28,6 +28,13 @@ namespace pylon {
 [[nodiscard]] Result<std::string> read_file(const std::filesystem::path& path,
                                             std::size_t max_size);
 
+// Removes the temporary files of write_file_atomic calls that a crash interrupted
+// ("<name>.tmp.<12 random characters>", never complete, never read) in `dir` and its
+// subdirectories down to `depth` levels. Only for a directory whose writer is not running (e.g.
+// at start-up, under the writer's lock).
+[[nodiscard]] Result<void> remove_interrupted_writes(const std::filesystem::path& dir,
+                                                     int depth = 3);
+
 // fsyncs a directory so that a rename or create inside it is durable.
 [[nodiscard]] Result<void> fsync_directory(const std::filesystem::path& dir);
 
