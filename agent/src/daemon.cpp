@@ -65,6 +65,7 @@ Result<AgentConfig> load_agent_config(const fs::path& file, bool required) {
     }
     static const std::set<std::string, std::less<>> known = {"state_dir",
                                                              "update.poll_interval_s",
+                                                             "update.long_poll_s",
                                                              "update.bandwidth_bytes_per_s",
                                                              "update.health_timeout_ms",
                                                              "update.max_activation_attempts",
@@ -96,6 +97,9 @@ Result<AgentConfig> load_agent_config(const fs::path& file, bool required) {
     PYLON_TRY_ASSIGN(auto poll, cfg.get_int("update.poll_interval_s", 60));
     PYLON_TRY_ASSIGN(poll, range("update.poll_interval_s", poll, 1, 86400));
     c.poll_interval = std::chrono::seconds(poll);
+    PYLON_TRY_ASSIGN(auto long_poll, cfg.get_int("update.long_poll_s", 25));
+    PYLON_TRY_ASSIGN(long_poll, range("update.long_poll_s", long_poll, 0, 55));
+    c.long_poll = std::chrono::seconds(long_poll);
     PYLON_TRY_ASSIGN(auto bw, cfg.get_int("update.bandwidth_bytes_per_s", 0));
     PYLON_TRY_ASSIGN(bw, range("update.bandwidth_bytes_per_s", bw, 0, std::int64_t{1} << 40));
     c.bandwidth_bytes_per_s = static_cast<std::uint64_t>(bw);
@@ -148,6 +152,7 @@ int run_daemon(const AgentConfig& c) {
     uo.region = c.region;
     uo.commercial_use = c.commercial_use;
     uo.accelerators = c.accelerators;
+    uo.long_poll = c.long_poll;
     RuntimeHealthCheck health(c.health_timeout, 1);
     Updater updater(uo, health);
     if (auto r = updater.recover(); !r) {
@@ -189,8 +194,19 @@ int run_daemon(const AgentConfig& c) {
         });
     }
 
+    // A stop must not wait for a long poll (or a download) to end: this thread sees the flag
+    // and cancels the registry call in flight (an interrupted download resumes next start).
+    std::thread stopper([&updater] {
+        std::unique_lock lock(g_mu);
+        while (!g_stop.load()) g_cv.wait_for(lock, std::chrono::milliseconds(200));
+        lock.unlock();
+        updater.stop();
+    });
+
     while (!g_stop.load()) {
+        const auto started = std::chrono::steady_clock::now();
         auto r = updater.run_once();
+        if (g_stop.load()) break;
         if (!r) {
             log::warn("pylon-agent: update cycle: {}", r.error().what());
             sd_notify("STATUS=last cycle failed: " + r.error().message().substr(0, 200));
@@ -218,8 +234,19 @@ int run_daemon(const AgentConfig& c) {
             sd_notify("STATUS=" + std::string(to_string(r->kind)) + ": " +
                       r->message.substr(0, 200));
         }
+        // With long polls the cycle itself was the wait: go again soon, unless it failed, was
+        // refused, or a long poll came back at once with nothing new (a registry that does not
+        // wait: no spin).
+        auto next = c.poll_interval;
+        if (c.long_poll.count() > 0 && r && r->kind != CycleOutcome::Kind::refused &&
+            !(r->long_polled && r->kind == CycleOutcome::Kind::nothing &&
+              std::chrono::steady_clock::now() - started < c.long_poll / 2)) {
+            next = std::chrono::seconds(1);
+        }
         std::unique_lock lock(g_mu);
-        const auto until = std::chrono::steady_clock::now() + c.poll_interval;
+        const auto until = started + std::max<std::chrono::steady_clock::duration>(
+                                         next, std::chrono::steady_clock::now() - started +
+                                                   std::chrono::seconds(1));
         while (!g_stop.load() && std::chrono::steady_clock::now() < until) {
             g_cv.wait_for(lock, std::chrono::milliseconds(200));
         }
@@ -228,6 +255,7 @@ int run_daemon(const AgentConfig& c) {
     log::info("pylon-agent: stopping");
     (*server)->stop();
     g_cv.notify_all();
+    stopper.join();
     if (watchdog.joinable()) watchdog.join();
     return 0;
 }

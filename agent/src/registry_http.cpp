@@ -54,6 +54,20 @@ Result<net::HttpResponse> RegistryHttp::get_range(const std::string& path, std::
     return client_->send(rq);
 }
 
+Result<net::HttpResponse> RegistryHttp::get_director_change(const Secret* bearer,
+                                                            std::int64_t version,
+                                                            std::chrono::seconds wait) {
+    net::HttpRequest rq;
+    rq.method = net::Method::get;
+    rq.target = prefix_ + "/v1/device/director";
+    rq.max_response_size = 1u << 20;
+    rq.server_wait = wait;
+    rq.headers.add("Authorization", "Bearer " + bearer->reveal());
+    rq.headers.add("If-None-Match", "\"" + std::to_string(version) + "\"");
+    rq.headers.add("Prefer", "wait=" + std::to_string(wait.count()));
+    return client_->send(rq);
+}
+
 Result<net::HttpResponse> RegistryHttp::put_json(const std::string& path, const Secret* bearer,
                                                  std::string body) {
     return call(net::Method::put, path, bearer, std::move(body));

@@ -2,6 +2,8 @@
 // prefix, a bearer token (enrolment token or device credential) per call, bounded answers.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +25,13 @@ public:
     // GET with "Range: bytes=first-last" (no credential: target files are public).
     [[nodiscard]] Result<net::HttpResponse> get_range(const std::string& path, std::uint64_t first,
                                                       std::uint64_t last);
+    // GET /v1/device/director as a long poll: 304 when the document is still `version` after
+    // waiting up to `wait` for a change.
+    [[nodiscard]] Result<net::HttpResponse> get_director_change(const Secret* bearer,
+                                                                std::int64_t version,
+                                                                std::chrono::seconds wait);
+    // Ends the call in flight and every later one (thread-safe).
+    void cancel() { client_->cancel(); }
     [[nodiscard]] Result<net::HttpResponse> put_json(const std::string& path, const Secret* bearer,
                                                      std::string body);
 

@@ -160,11 +160,13 @@ struct Updater::Ctx {
     Secret credential;
     signing::PrivateKey key;
     signing::PublicKey director;
-    std::unique_ptr<RegistryHttp> http;
+    RegistryHttp* http;  // Updater::http_
 };
 
 Updater::Updater(UpdaterOptions options, HealthCheck& health)
     : o_(std::move(options)), health_(health), journal_(o_.state_dir), slots_(o_.state_dir) {}
+
+Updater::~Updater() = default;
 
 signing::tuf::Time Updater::now() const {
     return o_.clock ? o_.clock() : signing::tuf::libc_now();
@@ -360,6 +362,12 @@ Result<CycleOutcome> Updater::recover_locked() {
     }
 }
 
+void Updater::stop() {
+    std::lock_guard lock(http_mutex_);
+    stopped_ = true;
+    if (http_) http_->cancel();
+}
+
 Result<std::unique_ptr<Updater::Ctx>> Updater::open() {
     IdentityStore store(o_.state_dir);
     PYLON_TRY_ASSIGN(auto id, store.load());
@@ -367,15 +375,26 @@ Result<std::unique_ptr<Updater::Ctx>> Updater::open() {
     PYLON_TRY_ASSIGN(Secret credential, store.credential());
     PYLON_TRY_ASSIGN(signing::PrivateKey key, store.device_key());
     PYLON_TRY_ASSIGN(signing::PublicKey director, store.director_key());
-    PYLON_TRY_ASSIGN(auto http, RegistryHttp::open(id->registry, o_.ca_file));
+    RegistryHttp* http = nullptr;
+    {
+        std::lock_guard lock(http_mutex_);
+        if (stopped_) return Error(net::Errc::cancelled, "the agent is stopping");
+        if (!http_ || http_url_ != id->registry) {
+            PYLON_TRY_ASSIGN(http_, RegistryHttp::open(id->registry, o_.ca_file));
+            http_url_ = id->registry;
+        }
+        http = http_.get();
+    }
     auto c = std::unique_ptr<Ctx>(
-        new Ctx{*id, std::move(credential), std::move(key), std::move(director), std::move(http)});
+        new Ctx{*id, std::move(credential), std::move(key), std::move(director), http});
     return c;
 }
 
 Result<CycleOutcome> Updater::run_once() {
     PYLON_TRY_ASSIGN(const Lock state_lock, lock());
+    long_polled_ = false;
     auto r = cycle();
+    if (r) r->long_polled = long_polled_;
     // What `pylon-agent status` shows as the last check (best effort: a cycle's outcome stands).
     const Json last = {{"at", signing::tuf::format_time(now())},
                        {"outcome", r ? std::string(to_string(r->kind)) : std::string("error")},
@@ -401,7 +420,18 @@ Result<CycleOutcome> Updater::cycle() {
         PYLON_TRY(write_file_atomic(sent, probe_text, 0600));
     }
 
-    PYLON_TRY_ASSIGN(auto r, c->http->get("/v1/device/director", &c->credential));
+    // Nothing to do last time: wait at the registry for a change of that document.
+    const bool conditional =
+        settled_ && *settled_ == j.director_version && o_.long_poll.count() > 0;
+    settled_.reset();
+    long_polled_ = conditional;
+    PYLON_TRY_ASSIGN(auto r, conditional ? c->http->get_director_change(
+                                               &c->credential, j.director_version, o_.long_poll)
+                                         : c->http->get("/v1/device/director", &c->credential));
+    if (conditional && r.status == 304) {
+        settled_ = j.director_version;
+        return CycleOutcome{Kind::nothing, "no change"};
+    }
     if (r.status != 200) return registry_refusal("fetching the director document", r);
     bool same = false;
     auto doc = check_director(o_.state_dir, r.body, c->director, c->id.binding(),
@@ -416,7 +446,10 @@ Result<CycleOutcome> Updater::cycle() {
         j.director_version = doc->version;
         PYLON_TRY(journal_.save(j));
     }
-    if (!doc->target_path) return CycleOutcome{Kind::nothing, doc->note};
+    if (!doc->target_path) {
+        settled_ = doc->version;
+        return CycleOutcome{Kind::nothing, doc->note};
+    }
 
     TargetRef t;
     t.path = *doc->target_path;
@@ -428,12 +461,14 @@ Result<CycleOutcome> Updater::cycle() {
     if (active) {
         PYLON_TRY_ASSIGN(auto held, slots_.installed(*active));
         if (held && held->path == t.path && held->sha256 == t.sha256) {
+            settled_ = doc->version;
             return CycleOutcome{Kind::nothing, t.path + " is active"};
         }
     }
     // A build that failed here is not tried again until the director names another one.
     if (j.state == UpdateState::rolled_back && j.target && j.target->path == t.path &&
         j.target->sha256 == t.sha256) {
+        settled_ = doc->version;
         return CycleOutcome{Kind::nothing,
                             t.path + " failed here before (" + j.error + "); not retried"};
     }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pg_catalog.h"
+#include "pylon/catalog/change_listener.h"
 #include "pylon/catalog/errors.h"
 
 namespace pylon::catalog {
@@ -93,6 +94,13 @@ void add_event(pqxx::work& tx, std::int64_t device, const std::string& kind,
     tx.exec_params(
         "INSERT INTO device_events (device_id, kind, details) VALUES ($1, $2, $3::jsonb)", device,
         kind, details);
+}
+
+// Tells every registry replica (ChangeListener) that the device's director document may change;
+// delivered when the transaction commits, not at all when it rolls back.
+void notify_director(pqxx::work& tx, std::int64_t device) {
+    tx.exec_params("SELECT pg_notify($1, $2)", std::string(kDirectorChannel),
+                   std::to_string(device));
 }
 
 }  // namespace
@@ -328,6 +336,7 @@ Result<Device> PostgresCatalog::assign_release(std::int64_t device_id, const std
             if (r.empty()) {
                 return Error(Errc::not_found, fmt::format("device {} not found", device_id));
             }
+            notify_director(tx, device_id);
             add_event(tx, device_id, "assigned",
                       nlohmann::json{{"release", release_name(ns, model, version)}, {"by", set_by}}
                           .dump());
@@ -342,6 +351,7 @@ Result<void> PostgresCatalog::revoke_device(std::int64_t id) {
             "id",
             id);
         if (r.empty()) return Error(Errc::not_found, fmt::format("device {} not found", id));
+        notify_director(tx, id);
         add_event(tx, id, "revoked", "{}");
         return ok();
     });

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -24,6 +26,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -90,7 +93,8 @@ struct HttpClient::Impl {
     HttpClientConfig config;
     Url origin;
     std::string origin_text;
-    ssl::context tls{ssl::context::tls_client};
+    // Only for https origins (or a ca_file to check): OpenSSL's TLS set-up costs ~2 MiB.
+    std::optional<ssl::context> tls;
     asio::io_context ioc;
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
@@ -98,6 +102,7 @@ struct HttpClient::Impl {
     std::uint64_t connections = 0;
     Clock::time_point deadline;
     std::string what;  // "METHOD URL", the prefix of every error message
+    std::atomic<bool> cancelled{false};
 
     // Runs the io_context until the operation `start` begins has completed; returns its error.
     template <typename Start>
@@ -154,7 +159,7 @@ struct HttpClient::Impl {
             plain = std::make_unique<beast::tcp_stream>(ioc);
             return connect_tcp(*plain);
         }
-        secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, tls);
+        secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, *tls);
         if (!is_ip_literal(origin.host) &&
             SSL_set_tlsext_host_name(secure->native_handle(), origin.host.c_str()) != 1) {
             return fail(Errc::tls_failed, "cannot set the TLS server name");
@@ -223,7 +228,8 @@ struct HttpClient::Impl {
         parser.header_limit(kHeaderLimit);
         parser.body_limit(boost::none);  // enforced below, counting what arrives
         if (rq.method == Method::head) parser.skip(true);
-        lowest.expires_after(limit(config.read_timeout));
+        // A long poll: the server may hold the answer back this much longer.
+        lowest.expires_after(limit(config.read_timeout + rq.server_wait));
         ec = wait([&](auto handler) {
             http::async_read_header(stream, buffer, parser, std::move(handler));
         });
@@ -280,22 +286,25 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string_view origin,
     impl->origin = std::move(parsed).value();
     impl->origin.target = "/";
     impl->origin_text = impl->origin.scheme + "://" + impl->origin.authority();
-    ErrorCode ec;
-    impl->tls.set_verify_mode(ssl::verify_peer, ec);
-    if (!ec && impl->config.ca_file.empty()) {
-        impl->tls.set_default_verify_paths(ec);
-    } else if (!ec) {
-        impl->tls.load_verify_file(impl->config.ca_file.string(), ec);
-    }
-    if (ec) {
-        return Error(Errc::tls_failed,
-                     "cannot set up TLS certificate verification" +
-                         (impl->config.ca_file.empty() ? std::string()
-                                                       : " with " + impl->config.ca_file.string()) +
-                         ": " + ec.message());
-    }
-    if (SSL_CTX_set_min_proto_version(impl->tls.native_handle(), TLS1_2_VERSION) != 1) {
-        return Error(Errc::tls_failed, "cannot require TLS 1.2");
+    if (impl->origin.scheme == "https" || !impl->config.ca_file.empty()) {
+        impl->tls.emplace(ssl::context::tls_client);
+        ErrorCode ec;
+        impl->tls->set_verify_mode(ssl::verify_peer, ec);
+        if (!ec && impl->config.ca_file.empty()) {
+            impl->tls->set_default_verify_paths(ec);
+        } else if (!ec) {
+            impl->tls->load_verify_file(impl->config.ca_file.string(), ec);
+        }
+        if (ec) {
+            return Error(Errc::tls_failed, "cannot set up TLS certificate verification" +
+                                               (impl->config.ca_file.empty()
+                                                    ? std::string()
+                                                    : " with " + impl->config.ca_file.string()) +
+                                               ": " + ec.message());
+        }
+        if (SSL_CTX_set_min_proto_version(impl->tls->native_handle(), TLS1_2_VERSION) != 1) {
+            return Error(Errc::tls_failed, "cannot require TLS 1.2");
+        }
     }
     return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }
@@ -347,13 +356,15 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& rq) {
         body.length = rq.body.size();
     }
 
-    s.deadline = Clock::now() + s.config.total_timeout;
+    s.deadline = Clock::now() + s.config.total_timeout + rq.server_wait;
     for (int attempt = 0;; ++attempt) {
+        if (s.cancelled) return s.fail(Errc::cancelled, "cancelled");
         BodySink sink;
         UniqueFd out;
         if (rq.response_file) {
             sink.path = rq.response_file->string();
-            out = UniqueFd(::open(sink.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+            out =
+                UniqueFd(::open(sink.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
             if (out.get() < 0) {
                 return s.fail(Errc::file_error,
                               "cannot create " + sink.path + ": " + strerror(errno));
@@ -381,8 +392,21 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& rq) {
         }
         s.drop();
         if (rq.response_file) ::unlink(sink.path.c_str());
+        if (s.cancelled) return s.fail(Errc::cancelled, "cancelled");
         if (!(stale && reused && attempt == 0)) return std::move(result).error();
     }
+}
+
+void HttpClient::cancel() {
+    Impl& s = *impl_;
+    s.cancelled = true;
+    // Runs on the thread inside send() (or at the start of the next one): closing the socket
+    // ends the pending operation at once.
+    asio::post(s.ioc, [&s] {
+        ErrorCode ignored;
+        if (s.plain) s.plain->socket().close(ignored);
+        if (s.secure) s.secure->next_layer().socket().close(ignored);
+    });
 }
 
 Result<HttpResponse> HttpClient::get(std::string target, HttpHeaders headers) {

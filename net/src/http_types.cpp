@@ -28,6 +28,8 @@ public:
                 return "HTTP protocol error";
             case Errc::file_error:
                 return "local file error";
+            case Errc::cancelled:
+                return "cancelled";
         }
         return "unknown net error";
     }

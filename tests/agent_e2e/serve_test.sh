@@ -32,7 +32,9 @@ enroll_device "$state"
 cat > "$work/agent.toml" <<TOML
 state_dir = "$state"
 [update]
-poll_interval_s = 1
+# Every change below reaches the agent through a long poll: plain polls would take 5 minutes.
+poll_interval_s = 300
+long_poll_s = 20
 [serve]
 port = 0
 threads = 1
@@ -70,9 +72,11 @@ echo "serving 1.0.0"
       complete >/dev/null 2>&1 && echo ok >>"$work/completions" || echo failed >>"$work/completions"
   done ) &
 poller=$!
-sleep 0.5
+sleep 3  # the agent settles and parks a long poll at the registry
+t_assign=$(date +%s%N)
 "$pylon" devices assign edge/dev-1 acme/tiny@1.1.0 >/dev/null
 wait_for_text "$want_11" "1.1.0 did not take over"
+echo "1.1.0 answered $(( ($(date +%s%N) - t_assign) / 1000000 )) ms after its assignment (long poll)"
 sleep 0.5
 touch "$work/stop-poller"; wait "$poller"
 echo "served 1.1.0 after $(wc -l <"$work/health.codes") health checks, $(wc -l <"$work/completions") completions"
@@ -98,7 +102,13 @@ done
     { cat "$work/agent.log"; fail "the failing build was not reported rolled back"; }
 [[ "$(complete)" == "$want_11" ]] || fail "1.1.0 does not answer after the failed update"
 
+# The agent now waits in a long poll at the registry; a stop does not wait for it to end.
+sleep 3
+t0=$(date +%s%N)
 kill -TERM "$agent_pid"
 wait "$agent_pid" || fail "the agent did not stop cleanly"
+stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 grep -q "stopping" "$work/agent.log" || fail "no clean stop logged"
+(( stop_ms < 3000 )) || fail "the agent took ${stop_ms} ms to stop during a long poll"
+echo "stopped in ${stop_ms} ms during a long poll"
 echo "agent serving end to end: OK"

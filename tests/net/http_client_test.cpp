@@ -397,6 +397,53 @@ TEST_CASE("HttpClient transport errors name the URL") {
     }
 }
 
+TEST_CASE("HttpClient long polls: server_wait extends the wait, cancel() ends it") {
+    // A server that answers after 600 ms.
+    KeepAliveServer server([](const SeenRequest&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        return KeepAliveServer::ok("late");
+    });
+    HttpClientConfig config;
+    config.read_timeout = std::chrono::milliseconds(200);
+    auto client = make_client(server.origin(), config);
+    // Without server_wait the read timeout ends it; with it the answer arrives.
+    auto plain = client->get("/poll");
+    REQUIRE_FALSE(plain.ok());
+    CHECK(plain.error().code() == Errc::timeout);
+    HttpRequest rq;
+    rq.target = "/poll";
+    rq.server_wait = std::chrono::seconds(2);
+    auto waited = client->send(rq);
+    REQUIRE(waited.ok());
+    CHECK(waited->body == "late");
+
+    // cancel() from another thread ends a request in flight at once, and every later one.
+    rq.server_wait = std::chrono::seconds(30);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    REQUIRE(::listen(fd, 4) == 0);  // nobody answers
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    auto silent = make_client("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+    std::thread canceller([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        silent->cancel();
+    });
+    const auto start = std::chrono::steady_clock::now();
+    auto r = silent->send(rq);
+    canceller.join();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code() == Errc::cancelled);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+    auto later = silent->get("/again");
+    REQUIRE_FALSE(later.ok());
+    CHECK(later.error().code() == Errc::cancelled);
+    ::close(fd);
+}
+
 TEST_CASE("HttpClient over HTTPS verifies the chain and the host name") {
     TempDir dir;
     const auto r = pylon::test::run_process(

@@ -396,3 +396,95 @@ TEST_CASE("Server start reports an address it cannot bind") {
     CHECK(started.error().message().find("127.0.0.1:" + std::to_string(first.port())) !=
           std::string::npos);
 }
+
+TEST_CASE("Server deferred routes answer later from any thread, without holding a worker") {
+    using pylon::registry::http::Responder;
+    // Parked responders, answered by the test; more of them than the 4 worker threads.
+    std::mutex mutex;
+    std::vector<Responder> parked;
+    std::atomic<bool> stop_hook{false};
+    auto router = std::make_shared<Router>();
+    router->add_deferred("GET", "/wait/{n}", [&](Request& r, Responder responder) {
+        if (r.param("n") == "now") {
+            responder.send(Response::text(200, "at once"));
+            return;
+        }
+        if (r.param("n") == "forgotten") return;  // dropped without an answer: 500
+        std::lock_guard lock(mutex);
+        parked.push_back(std::move(responder));
+    });
+    router->add("GET", "/plain", [](Request&) { return Response::text(200, "plain"); });
+    pylon::registry::http::Hooks hooks;
+    hooks.on_stop = [&] {
+        stop_hook = true;
+        std::lock_guard lock(mutex);
+        for (auto& p : parked) p.send(Response::text(200, "stopping"));
+        parked.clear();
+    };
+    auto server = std::make_unique<TestServer>(router, pylon::test::small_config(), hooks);
+
+    constexpr int kWaiting = 12;
+    std::vector<std::unique_ptr<TestClient>> clients;
+    for (int i = 0; i < kWaiting; ++i) {
+        clients.push_back(std::make_unique<TestClient>(server->port()));
+        REQUIRE(clients.back()->send(get_request("/wait/" + std::to_string(i))));
+    }
+    for (int i = 0; i < 100; ++i) {
+        {
+            std::lock_guard lock(mutex);
+            if (parked.size() == kWaiting) break;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    {
+        std::lock_guard lock(mutex);
+        REQUIRE(parked.size() == kWaiting);
+    }
+    // Every worker is free: other requests are answered while twelve wait.
+    TestClient other(server->port());
+    REQUIRE(other.send(get_request("/plain")));
+    auto plain = other.read_response();
+    REQUIRE(plain);
+    CHECK(plain->body == "plain");
+    REQUIRE(other.send(get_request("/wait/now")));
+    auto now = other.read_response();
+    REQUIRE(now);
+    CHECK(now->body == "at once");
+    REQUIRE(other.send(get_request("/wait/forgotten")));
+    auto forgotten = other.read_response();
+    REQUIRE(forgotten);
+    CHECK(forgotten->status == 500);
+
+    // Answered from this thread (directly) and through a worker; a second send is ignored.
+    {
+        std::lock_guard lock(mutex);
+        parked[0].send(Response::text(200, "direct"));
+        parked[0].send(Response::text(200, "twice"));
+        parked[1].send_from_worker([] { return Response::text(200, "from a worker"); });
+        CHECK(parked[1].sent());
+        parked.erase(parked.begin(), parked.begin() + 2);
+    }
+    auto first = clients[0]->read_response();
+    REQUIRE(first);
+    CHECK(first->body == "direct");
+    auto second = clients[1]->read_response();
+    REQUIRE(second);
+    CHECK(second->body == "from a worker");
+    // The connection carries the next request after a deferred answer.
+    REQUIRE(clients[0]->send(get_request("/plain")));
+    auto next = clients[0]->read_response();
+    REQUIRE(next);
+    CHECK(next->body == "plain");
+
+    // Stopping calls on_stop first, which answers the ten still parked: the stop does not wait
+    // out its 10 s grace period.
+    const auto t0 = std::chrono::steady_clock::now();
+    server->server->stop();
+    CHECK(stop_hook);
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+    for (int i = 2; i < kWaiting; ++i) {
+        auto r = clients[static_cast<std::size_t>(i)]->read_response();
+        REQUIRE(r);
+        CHECK(r->body == "stopping");
+    }
+}

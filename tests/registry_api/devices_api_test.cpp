@@ -4,6 +4,10 @@
 // operator assignments, and signed status reports.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+#include <vector>
+
 #include "api_fixture.h"
 #include "pylon/signing/dsse.h"
 #include "pylon/signing/json.h"
@@ -214,6 +218,100 @@ TEST_CASE("the director names the best-fitting build of the assigned release, ne
     CHECK(
         s.call(Method::put, "/v1/device/hardware", d.credential, R"({"arch":"BAD ARCH"})").status ==
         400);
+}
+
+TEST_CASE("a director long poll waits without a thread and wakes on an assignment",
+          "[registry_api][devices]") {
+    ApiServer s;
+    AcmeSetup a(s);
+    s.add_build(a.release, s.build_body("avx2", a.digest, a.blob.size(), {"avx2"}),
+                a.publish_token);
+    const auto targets = s.release_targets(a.release, a.read_token);
+    REQUIRE(s.publish(a.release, a.publish_token, s.sign_role("acme", targets, a.key)).status ==
+            200);
+    const std::string token = fleet_token(s);
+    const auto key = new_key();
+    const Enrolled d = enrol(s, token, "dev-1", key);
+
+    const Reply first = s.get("/v1/device/director", d.credential);
+    REQUIRE(first.status == 200);
+    auto doc1 = verify_director_document(first.body, d.director, d.binding, 0, now());
+    REQUIRE(doc1);
+    const std::string etag = first.header("ETag");
+    CHECK(etag == "\"" + std::to_string(doc1->version) + "\"");
+
+    using Clock = std::chrono::steady_clock;
+    auto conditional = [&](const std::string& inm, const std::string& prefer) {
+        net::HttpHeaders h;
+        h.add("If-None-Match", inm);
+        if (!prefer.empty()) h.add("Prefer", prefer);
+        return s.call(Method::get, "/v1/device/director", d.credential, {}, std::move(h));
+    };
+    // Unchanged and no wait asked: 304 at once.
+    CHECK(conditional(etag, "").status == 304);
+    // Unchanged, wait=1: 304 after about a second, the preference applied.
+    auto t0 = Clock::now();
+    const Reply waited = conditional(etag, "respond-async, wait=1");
+    CHECK(waited.status == 304);
+    CHECK(waited.header("Preference-Applied") == "wait=1");
+    CHECK(Clock::now() - t0 >= std::chrono::milliseconds(900));
+    // The device holds an older version: the current document at once, whatever the wait.
+    t0 = Clock::now();
+    const Reply stale = conditional("\"" + std::to_string(doc1->version - 1) + "\"", "wait=30");
+    CHECK(stale.status == 200);
+    CHECK(stale.body == first.body);
+    CHECK(Clock::now() - t0 < std::chrono::seconds(5));
+    // A malformed preference is ignored: no wait.
+    CHECK(conditional(etag, "wait=soon").status == 304);
+
+    // Waiting polls of several devices park at once (more than the server's worker threads);
+    // an assignment wakes this device's poll with the new document, through PostgreSQL's
+    // change notification.
+    std::vector<std::thread> pollers;
+    std::vector<unsigned> statuses(10, 0);  // Catch2 assertions stay on this thread
+    std::string woken_body;
+    Clock::duration woken_after{};
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+        pollers.emplace_back([&, i] {
+            auto client = net::HttpClient::create("http://127.0.0.1:" + std::to_string(s.port()));
+            if (!client) {
+                statuses[i] = 1;
+                return;
+            }
+            net::HttpRequest rq;
+            rq.target = "/v1/device/director";
+            rq.headers.add("Authorization", "Bearer " + d.credential);
+            rq.headers.add("If-None-Match", etag);
+            rq.headers.add("Prefer", i == 0 ? "wait=30" : "wait=3");
+            rq.server_wait = std::chrono::seconds(30);
+            const auto start = Clock::now();
+            auto r = (*client)->send(rq);
+            if (!r) {
+                statuses[i] = 2;
+                return;
+            }
+            statuses[i] = r->status;
+            if (i == 0) {
+                woken_body = r->body;
+                woken_after = Clock::now() - start;
+            }
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Still parked, and the server answers other requests meanwhile.
+    CHECK(std::count(statuses.begin(), statuses.end(), 0u) == 10);
+    CHECK(s.get("/healthz").status == 200);
+    const Reply assigned = s.call(Method::put, "/v1/devices/" + d.id + "/release", s.admin(),
+                                  Json{{"model", "acme/tiny"}, {"version", "1.0.0"}}.dump());
+    REQUIRE(assigned.status == 200);
+    for (auto& t : pollers) t.join();
+    // Every poll of this device woke with the new document (none waited out its 3 s).
+    for (const auto st : statuses) CHECK(st == 200);
+    CHECK(woken_after < std::chrono::seconds(3));
+    auto doc2 = verify_director_document(woken_body, d.director, d.binding, doc1->version, now());
+    REQUIRE(doc2);
+    REQUIRE(doc2->target_path);
+    CHECK(*doc2->target_path == "acme/tiny/1.0.0/avx2/model.gguf");
 }
 
 TEST_CASE("status reports are accepted only signed by the device's own key",

@@ -2,32 +2,11 @@
 #include <charconv>
 
 #include "api/context.h"
+#include "api/validation.h"
 
 namespace pylon::registry::api {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-// True when an If-None-Match list names `etag` (weak comparison) or is "*".
-bool none_match(std::string_view header, std::string_view etag) {
-    std::size_t start = 0;
-    while (start <= header.size()) {
-        const auto comma = header.find(',', start);
-        std::string_view item =
-            trim(header.substr(start, comma == std::string_view::npos ? header.npos : comma - start));
-        if (item == "*") return true;
-        if (item.rfind("W/", 0) == 0) item.remove_prefix(2);
-        if (item == etag) return true;
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
-    }
-    return false;
-}
 
 std::optional<std::uint64_t> number(std::string_view s) {
     std::uint64_t v = 0;
@@ -126,7 +105,9 @@ Result<http::Response> serve_blob(ApiContext& ctx, const http::Request& request,
                                                    std::to_string(range.first + range.length - 1) +
                                                    "/" + std::to_string(size));
                 break;
-            case RangeKind::none: range = {0, size}; break;
+            case RangeKind::none:
+                range = {0, size};
+                break;
         }
     }
     r.file = http::FileBody{http::UniqueFd(local->fd.release()), range.first, range.length};

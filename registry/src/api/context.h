@@ -51,6 +51,8 @@ private:
     std::unordered_map<std::string, Entry> entries_;
 };
 
+class DirectorWatch;
+
 struct ApiContext {
     catalog::Catalog& catalog;
     blob::BlobStore& blobs;
@@ -62,6 +64,8 @@ struct ApiContext {
     const signing::PrivateKey* director_key = nullptr;
     // How long a director document is valid (re-issued after half of it).
     std::chrono::seconds director_lifetime{std::chrono::hours(24)};
+    // Parked long polls of director documents; null: requests never wait.
+    DirectorWatch* director_watch = nullptr;
 };
 
 // The JSON error response for any Error (status and code from classify()); 5xx details are

@@ -3,6 +3,7 @@
 // per-device director document, hardware updates and signed status reports.
 #include "api/attestations.h"
 #include "api/context.h"
+#include "api/director_watch.h"
 #include "api/validation.h"
 #include "api/views.h"
 #include "pylon/common/hardware_fit.h"
@@ -153,6 +154,68 @@ Result<signing::tuf::DirectorDocument> plan(ApiContext& ctx, const catalog::Devi
 }
 
 }  // namespace
+
+// The longest a director request waits for a change (below common proxy and client timeouts).
+constexpr std::uint32_t kMaxDirectorWait = 60;
+
+// GET /v1/device/director: the response, or (may_wait, nothing new yet) none: the request then
+// parks in ctx.director_watch for `wait` seconds and this runs again, not waiting, when it wakes.
+struct DirectorAnswer {
+    std::optional<http::Response> response;
+    std::int64_t device = 0;
+    std::uint64_t generation = 0;
+    std::uint32_t wait = 0;
+};
+
+DirectorAnswer director_answer(ApiContext& ctx, const http::Request& req, bool may_wait) {
+    DirectorAnswer out;
+    std::optional<std::uint32_t> wait;
+    if (const auto prefer = req.headers.get("Prefer")) wait = prefer_wait(*prefer);
+    if (wait) wait = std::min(*wait, kMaxDirectorWait);
+    auto answer = [&]() -> Result<http::Response> {
+        if (ctx.director_key == nullptr) {
+            return Error(Errc::unavailable, "this registry has no director key");
+        }
+        PYLON_TRY_ASSIGN(auto d, authenticate_device(ctx, req));
+        // Read before the document: a change committed after this read wakes the request.
+        const std::uint64_t generation =
+            ctx.director_watch != nullptr ? ctx.director_watch->generation(d.id) : 0;
+        const catalog::Catalog::DirectorSigner sign =
+            [&](std::int64_t version, catalog::Timestamp expires,
+                const std::optional<catalog::ReleaseName>& release) -> Result<std::string> {
+            PYLON_TRY_ASSIGN(auto doc, plan(ctx, d, release));
+            doc.version = version;
+            doc.expires = std::chrono::time_point_cast<std::chrono::seconds>(expires);
+            return signing::tuf::sign_director_document(doc, *ctx.director_key);
+        };
+        PYLON_TRY_ASSIGN(auto doc,
+                         ctx.catalog.director_document(d.id, ctx.director_lifetime, sign));
+        const std::string etag = "\"" + std::to_string(doc.version) + "\"";
+        http::Response res = http::Response::empty(304);
+        if (const auto inm = req.headers.get("If-None-Match"); inm && none_match(*inm, etag)) {
+            if (may_wait && wait && *wait > 0 && ctx.director_watch != nullptr) {
+                out.device = d.id;
+                out.generation = generation;
+                out.wait = *wait;
+                return Error(Errc::unavailable, "waiting for a change");
+            }
+        } else {
+            res = http::Response::json(200, Json::object());
+            res.body = std::move(doc.document);
+        }
+        res.headers.set("ETag", etag);
+        res.headers.set("Cache-Control", "no-store");
+        if (wait) res.headers.set("Preference-Applied", "wait=" + std::to_string(*wait));
+        return res;
+    };
+    auto r = answer();
+    if (r) {
+        out.response = std::move(*r);
+    } else if (out.wait == 0) {
+        out.response = error_response(r.error());
+    }
+    return out;
+}
 
 void add_device_routes(http::Router& router, ApiContext& ctx) {
     // --- operators ------------------------------------------------------------------------------
@@ -376,28 +439,25 @@ void add_device_routes(http::Router& router, ApiContext& ctx) {
                    return http::Response::json(200, device_json(updated));
                }));
 
-    // The device's director document (application/json, exactly as signed).
-    router.add(
-        "GET", "/v1/device/director", wrap([&ctx](http::Request& req) -> Result<http::Response> {
-            if (ctx.director_key == nullptr) {
-                return Error(Errc::unavailable, "this registry has no director key");
+    // The device's director document (application/json, exactly as signed), ETag "<version>".
+    // With If-None-Match naming the version the device holds and "Prefer: wait=N" (RFC 7240),
+    // the request waits up to N seconds (at most kMaxDirectorWait) for a change without holding
+    // a thread, then answers 200 with the new document or 304.
+    router.add_deferred(
+        "GET", "/v1/device/director", [&ctx](http::Request& req, http::Responder responder) {
+            auto a = director_answer(ctx, req, true);
+            if (a.response) {
+                responder.send(std::move(*a.response));
+                return;
             }
-            PYLON_TRY_ASSIGN(auto d, authenticate_device(ctx, req));
-            const catalog::Catalog::DirectorSigner sign =
-                [&](std::int64_t version, catalog::Timestamp expires,
-                    const std::optional<catalog::ReleaseName>& release) -> Result<std::string> {
-                PYLON_TRY_ASSIGN(auto doc, plan(ctx, d, release));
-                doc.version = version;
-                doc.expires = std::chrono::time_point_cast<std::chrono::seconds>(expires);
-                return signing::tuf::sign_director_document(doc, *ctx.director_key);
-            };
-            PYLON_TRY_ASSIGN(auto doc,
-                             ctx.catalog.director_document(d.id, ctx.director_lifetime, sign));
-            http::Response res = http::Response::json(200, Json::object());
-            res.body = std::move(doc.document);
-            res.headers.set("Cache-Control", "no-store");
-            return res;
-        }));
+            ctx.director_watch->wait(a.device, a.generation,
+                                     DirectorWatch::Clock::now() + std::chrono::seconds(a.wait),
+                                     [&ctx, &req, responder](bool) {
+                                         responder.send_from_worker([&ctx, &req] {
+                                             return *director_answer(ctx, req, false).response;
+                                         });
+                                     });
+        });
 
     // A status report: a DSSE envelope (kReportType) signed with the device key, whose payload
     // is {"state", "current": {"namespace", "model", "version"} | null, "error", "target", …}.

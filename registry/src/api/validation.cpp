@@ -40,8 +40,12 @@ std::string shown(std::string_view value) {
     return "\"" + out + "\"";
 }
 
-bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool alnum(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0;
+}
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -59,7 +63,8 @@ const SpdxLists& spdx_lists() {
     static const SpdxLists lists = [] {
         SpdxLists l;
         for (const char* text : {spdx_data::kLicenseIds, spdx_data::kDeprecatedIds}) {
-            for (const auto& id : Json::parse(text)) l.licenses.insert(lower(id.get<std::string>()));
+            for (const auto& id : Json::parse(text))
+                l.licenses.insert(lower(id.get<std::string>()));
         }
         for (const auto& id : Json::parse(spdx_data::kExceptionIds)) {
             l.exceptions.insert(lower(id.get<std::string>()));
@@ -70,9 +75,8 @@ const SpdxLists& spdx_lists() {
 }
 
 bool idstring(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-        return alnum(c) || c == '.' || c == '-';
-    });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return alnum(c) || c == '.' || c == '-'; });
 }
 
 // Recursive-descent parser over the SPDX expression grammar (SPDX 2.3 annex D).
@@ -186,7 +190,8 @@ private:
 };
 
 bool numeric_identifier_ok(std::string_view s) {
-    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (s.empty() ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         return false;
     }
     return s.size() == 1 || s[0] != '0';
@@ -256,7 +261,8 @@ Result<void> check_semver(std::string_view field, std::string_view value) {
     std::size_t start = 0;
     while (true) {
         const auto dot = core.find('.', start);
-        const auto part = core.substr(start, dot == std::string_view::npos ? core.npos : dot - start);
+        const auto part =
+            core.substr(start, dot == std::string_view::npos ? core.npos : dot - start);
         if (!numeric_identifier_ok(part) || part.size() > 9) return bad();
         ++parts;
         if (dot == std::string_view::npos) break;
@@ -338,8 +344,7 @@ Result<std::optional<bool>> ObjectReader::optional_bool(std::string_view key) {
 }
 
 Result<std::optional<std::int64_t>> ObjectReader::optional_int(std::string_view key,
-                                                               std::int64_t min,
-                                                               std::int64_t max) {
+                                                               std::int64_t min, std::int64_t max) {
     PYLON_TRY_ASSIGN(const Json* v, get(key, false));
     if (!v) return std::optional<std::int64_t>();
     if (!v->is_number_integer()) return field_error(path(key), "must be an integer");
@@ -348,8 +353,8 @@ Result<std::optional<std::int64_t>> ObjectReader::optional_int(std::string_view 
     }
     const auto n = v->get<std::int64_t>();
     if (n < min || n > max) {
-        return field_error(path(key), "must be between " + std::to_string(min) + " and " +
-                                          std::to_string(max));
+        return field_error(
+            path(key), "must be between " + std::to_string(min) + " and " + std::to_string(max));
     }
     return std::optional<std::int64_t>(n);
 }
@@ -388,7 +393,9 @@ Result<const Json*> ObjectReader::array(std::string_view key, std::size_t max_it
     return v;
 }
 
-Result<const Json*> ObjectReader::value(std::string_view key) { return get(key, true); }
+Result<const Json*> ObjectReader::value(std::string_view key) {
+    return get(key, true);
+}
 
 Result<void> ObjectReader::finish() const {
     for (const auto& [key, unused] : object_.items()) {
@@ -404,6 +411,49 @@ Result<std::int64_t> parse_id(const std::string& text, std::string_view what) {
         return Error(Errc::not_found, std::string(what) + " " + text.substr(0, 32) + " not found");
     }
     return id;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool none_match(std::string_view header, std::string_view etag) {
+    std::size_t start = 0;
+    while (start <= header.size()) {
+        const auto comma = header.find(',', start);
+        std::string_view item = trim(
+            header.substr(start, comma == std::string_view::npos ? header.npos : comma - start));
+        if (item == "*") return true;
+        if (item.rfind("W/", 0) == 0) item.remove_prefix(2);
+        if (item == etag) return true;
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+    }
+    return false;
+}
+
+std::optional<std::uint32_t> prefer_wait(std::string_view header) {
+    std::size_t start = 0;
+    while (start < header.size()) {
+        const auto comma = header.find(',', start);
+        std::string_view item = trim(
+            header.substr(start, comma == std::string_view::npos ? header.npos : comma - start));
+        // A preference's own parameters (after ';') do not matter for wait.
+        item = trim(item.substr(0, item.find(';')));
+        if (item.size() > 5 && (item.substr(0, 5) == "wait=" || item.substr(0, 5) == "WAIT=")) {
+            const auto value = item.substr(5);
+            std::uint32_t seconds = 0;
+            const auto [end, ec] =
+                std::from_chars(value.data(), value.data() + value.size(), seconds);
+            if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
+            return seconds;
+        }
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+    }
+    return std::nullopt;
 }
 
 }  // namespace pylon::registry::api

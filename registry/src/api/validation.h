@@ -73,4 +73,13 @@ private:
     std::set<std::string, std::less<>> read_;
 };
 
+// HTTP header helpers.
+// The value without surrounding spaces and tabs.
+std::string_view trim(std::string_view s);
+// True when an If-None-Match list names `etag` (weak comparison) or is "*".
+bool none_match(std::string_view header, std::string_view etag);
+// The "wait" preference of a Prefer header (RFC 7240), in seconds: nullopt when absent or
+// malformed (an unusable preference is ignored, as the RFC asks).
+std::optional<std::uint32_t> prefer_wait(std::string_view header);
+
 }  // namespace pylon::registry::api

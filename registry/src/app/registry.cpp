@@ -9,7 +9,9 @@
 
 #include "api/auth.h"
 #include "api/context.h"
+#include "api/director_watch.h"
 #include "pylon/catalog/catalog.h"
+#include "pylon/catalog/change_listener.h"
 #include "pylon/catalog/connection_pool.h"
 #include "pylon/catalog/migrations.h"
 #include "pylon/common/file_io.h"
@@ -34,6 +36,8 @@ struct Registry::Impl {
     std::unique_ptr<tuf::TufHost> tuf;
     std::optional<signing::PrivateKey> director_key;
     Metrics metrics;
+    api::DirectorWatch director_watch;  // long polls of director documents
+    std::unique_ptr<catalog::ChangeListener> changes;
     std::unique_ptr<api::ApiContext> ctx;
     std::unique_ptr<http::Server> server;
     bool signals = false;
@@ -177,6 +181,17 @@ Result<void> Registry::start() {
     d.ctx.reset(new api::ApiContext{
         *d.catalog, *d.blobs, *d.tuf, d.metrics, openapi_data::kOpenApiYaml, {}});
     d.ctx->director_key = &*d.director_key;
+    d.ctx->director_watch = &d.director_watch;
+    {
+        catalog::ChangeListener::Handlers on_change;
+        on_change.device_changed = [&d](std::int64_t device) { d.director_watch.notify(device); };
+        on_change.resync = [&d] { d.director_watch.notify_all(); };
+        auto listener = catalog::ChangeListener::start(d.config.database_url, std::move(on_change));
+        if (!listener) {
+            return std::move(listener).error().with_context("listening for catalog changes");
+        }
+        d.changes = std::move(*listener);
+    }
     if (auto synced = api::sync_all_publisher_keys(*d.ctx); !synced) {
         return std::move(synced).error().with_context("mirroring publisher keys into the catalog");
     }
@@ -196,6 +211,7 @@ Result<void> Registry::start() {
 
     http::Hooks hooks;
     hooks.metrics = &d.metrics;
+    hooks.on_stop = [&d] { d.director_watch.shutdown(); };
     hooks.error_response = [](const Error& e) { return api::error_response(e); };
     PYLON_TRY_ASSIGN(d.server, http::Server::create(d.config.server, router, std::move(hooks)));
     if (d.signals) d.server->install_signal_handlers();

@@ -1,6 +1,7 @@
 #include "pylon/registry/http/router.h"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <stdexcept>
 
@@ -109,7 +110,8 @@ Router::~Router() = default;
 Router& Router::add(std::string method, std::string_view pattern, Handler handler,
                     RouteOptions options) {
     if (!handler) throw std::invalid_argument("route without a handler: " + std::string(pattern));
-    Route route{std::move(method), std::string(pattern), options, std::move(handler), {}, {}, {}};
+    Route route{
+        std::move(method), std::string(pattern), options, std::move(handler), {}, {}, {}, {}};
     return insert(std::move(route));
 }
 
@@ -118,8 +120,14 @@ Router& Router::add_fast(std::string method, std::string_view pattern, FastHandl
     if (!handler || !fast) {
         throw std::invalid_argument("fast route without both handlers: " + std::string(pattern));
     }
-    Route route{std::move(method), std::string(pattern), options, std::move(handler),
-                std::move(fast), {}, {}};
+    Route route{std::move(method),
+                std::string(pattern),
+                options,
+                std::move(handler),
+                std::move(fast),
+                {},
+                {},
+                {}};
     return insert(std::move(route));
 }
 
@@ -129,8 +137,43 @@ Router& Router::add_streamed(std::string method, std::string_view pattern, Strea
         throw std::invalid_argument("streamed route without begin/finish: " + std::string(pattern));
     }
     Route route{std::move(method), std::string(pattern), options, {}, {},
-                std::move(begin),  std::move(finish)};
+                std::move(begin),  std::move(finish),    {}};
     return insert(std::move(route));
+}
+
+Router& Router::add_deferred(std::string method, std::string_view pattern, DeferredHandler handler,
+                             RouteOptions options) {
+    if (!handler) throw std::invalid_argument("route without a handler: " + std::string(pattern));
+    Route route{std::move(method), std::string(pattern), options, {}, {}, {}, {},
+                std::move(handler)};
+    return insert(std::move(route));
+}
+
+struct Responder::State {
+    explicit State(std::shared_ptr<Target> t) : target(std::move(t)) {}
+    ~State() {
+        if (!sent.exchange(true)) {
+            target->deliver(Response::error(500, "internal", "internal server error"));
+        }
+    }
+    std::shared_ptr<Target> target;
+    std::atomic<bool> sent{false};
+};
+
+Responder::Responder(std::shared_ptr<Target> target)
+    : state_(std::make_shared<State>(std::move(target))) {}
+
+void Responder::send(Response response) const {
+    if (!state_->sent.exchange(true)) state_->target->deliver(std::move(response));
+}
+
+void Responder::send_from_worker(std::function<Response()> work) const {
+    if (state_->sent.exchange(true)) return;
+    state_->target->run_on_worker(std::move(work));
+}
+
+bool Responder::sent() const {
+    return state_->sent.load();
 }
 
 Router& Router::insert(Route route) {

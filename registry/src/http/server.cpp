@@ -268,6 +268,7 @@ void Server::Impl::do_stop() {
     }
     log::info("http: stopping (grace {} ms)", config.shutdown_grace.count());
     stopping = true;
+    if (hooks.on_stop) hooks.on_stop();
     asio::post(accept_strand, [this] {
         ErrorCode ec;
         acceptor.close(ec);

@@ -83,6 +83,7 @@ private:
     void linger(std::size_t drained);
     void close_now();
     void run_on_worker(std::function<Response()> work);
+    void run_deferred();
 
     beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
     bool is_tls() const { return std::is_same_v<Stream, TlsStream>; }

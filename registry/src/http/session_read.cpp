@@ -408,6 +408,10 @@ void Session<Stream>::body_done() {
                 return;
             }
         }
+        if (route_->deferred) {
+            run_deferred();
+            return;
+        }
         run_on_worker(
             [self = this->shared_from_this()] { return self->route_->handler(self->request_); });
     }

@@ -73,6 +73,60 @@ void Session<Stream>::run_on_worker(std::function<Response()> work) {
     });
 }
 
+namespace {
+
+// The server's side of a Responder: answers on the session's strand, works on a worker.
+template <class Stream>
+class DeferredTarget final : public Responder::Target {
+public:
+    DeferredTarget(
+        std::shared_ptr<Session<Stream>> session,
+        std::function<void(std::shared_ptr<Session<Stream>>, Response)> deliver,
+        std::function<void(std::shared_ptr<Session<Stream>>, std::function<Response()>)> on_worker)
+        : session_(std::move(session)),
+          deliver_(std::move(deliver)),
+          on_worker_(std::move(on_worker)) {}
+    void deliver(Response response) override { deliver_(session_, std::move(response)); }
+    void run_on_worker(std::function<Response()> work) override {
+        on_worker_(session_, std::move(work));
+    }
+
+private:
+    std::shared_ptr<Session<Stream>> session_;
+    std::function<void(std::shared_ptr<Session<Stream>>, Response)> deliver_;
+    std::function<void(std::shared_ptr<Session<Stream>>, std::function<Response()>)> on_worker_;
+};
+
+}  // namespace
+
+template <class Stream>
+void Session<Stream>::run_deferred() {
+    auto target = std::make_shared<DeferredTarget<Stream>>(
+        this->shared_from_this(),
+        [](std::shared_ptr<Session> self, Response r) {
+            auto executor = self->stream_.get_executor();
+            asio::post(executor, [self = std::move(self), r = std::move(r)]() mutable {
+                self->respond(std::move(r));
+            });
+        },
+        [](std::shared_ptr<Session> self, std::function<Response()> work) {
+            self->run_on_worker(std::move(work));
+        });
+    asio::post(*server_.workers, [self = this->shared_from_this(), target = std::move(target)] {
+        Responder responder(target);
+        try {
+            self->route_->deferred(self->request_, responder);
+        } catch (const std::exception& e) {
+            log::error("http: {} {}: handler threw: {}", self->request_.method,
+                       self->request_.route, e.what());
+            responder.send(Response::error(500, "internal", "internal server error"));
+        } catch (...) {
+            log::error("http: {} {}: handler threw", self->request_.method, self->request_.route);
+            responder.send(Response::error(500, "internal", "internal server error"));
+        }
+    });
+}
+
 template <class Stream>
 void Session<Stream>::respond_error(int status, std::string_view code, std::string_view message) {
     respond(Response::error(status, code, message));

@@ -1,6 +1,10 @@
 // `pylon-agent run`: the device daemon. It finishes or rolls back an update a restart
 // interrupted, serves the active model through the runtime's OpenAI-compatible API on localhost,
-// and every poll interval runs an update cycle (updater.h); a newly installed model takes over
+// and runs update cycles (updater.h): with long_poll_s > 0, once a cycle found nothing to do the
+// next one waits at the registry for a change of the director document (so an assignment
+// reaches the device within a second or two, at one request per long_poll_s while idle), and a
+// failed or refused cycle is retried after poll_interval_s; without long polls, a cycle every
+// poll_interval_s. A newly installed model takes over
 // the API only after its health check passed, without the listener closing
 // (runtime_server::Server::replace_model).
 //
@@ -8,7 +12,8 @@
 // overridable by the environment (PYLON_AGENT_<KEY>, e.g. PYLON_AGENT_SERVE_PORT):
 //
 //   state_dir = "/var/lib/pylon-agent"
-//   [update]  poll_interval_s = 60, bandwidth_bytes_per_s = 0, health_timeout_ms = 10000,
+//   [update]  poll_interval_s = 60, long_poll_s = 25 (0 to 55; 0: plain polls),
+//             bandwidth_bytes_per_s = 0, health_timeout_ms = 10000,
 //             max_activation_attempts = 2, ca_file = ""
 //   [device]  region = "" (ISO 3166), commercial_use = false, accelerators = []
 //   [serve]   host = "127.0.0.1", port = 8080, threads = 0, model_id = "device-model"
@@ -31,6 +36,7 @@ namespace pylon::agent {
 struct AgentConfig {
     std::filesystem::path state_dir = "/var/lib/pylon-agent";
     std::chrono::seconds poll_interval{60};
+    std::chrono::seconds long_poll{25};
     std::uint64_t bandwidth_bytes_per_s = 0;
     std::chrono::milliseconds health_timeout{10'000};
     int max_activation_attempts = 2;

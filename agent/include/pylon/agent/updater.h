@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,6 +26,8 @@
 #include "pylon/signing/tuf/metadata.h"
 
 namespace pylon::agent {
+
+class RegistryHttp;
 
 // Whether a staged model is fit to serve. RuntimeHealthCheck loads it in the bundled runtime and
 // decodes a short deterministic prompt within a time bound.
@@ -54,7 +57,11 @@ struct UpdaterOptions {
     int max_activation_attempts = 2;
     std::string region;                  // ISO 3166 code of where the device stands ("": unknown)
     std::optional<bool> commercial_use;  // whether the device is used commercially
-    std::vector<std::string> accelerators;      // declared ones (see hardware.h)
+    std::vector<std::string> accelerators;  // declared ones (see hardware.h)
+    // Long poll: once a cycle found nothing to do, the next one asks for the director document
+    // with the version it holds and lets the registry wait up to this long for a change
+    // (If-None-Match + "Prefer: wait=N"; 0: plain polls).
+    std::chrono::seconds long_poll{0};
     std::function<signing::tuf::Time()> clock;  // empty: libc time
 };
 
@@ -74,12 +81,15 @@ struct CycleOutcome {
     // Seconds per phase of this cycle, in order: "download", "verify_stage", "health",
     // "activate" (those that ran).
     std::vector<std::pair<std::string, double>> timings;
+    // The director document was asked for as a long poll (the registry may have waited).
+    bool long_polled = false;
 };
 std::string_view to_string(CycleOutcome::Kind k);
 
 class Updater {
 public:
     Updater(UpdaterOptions options, HealthCheck& health);
+    ~Updater();
     // After a restart: finishes or rolls back an update the journal shows in progress.
     [[nodiscard]] Result<CycleOutcome> recover();
     // One cycle (recover() first when an update is in progress); its time and outcome are
@@ -87,6 +97,9 @@ public:
     [[nodiscard]] Result<CycleOutcome> run_once();
     // The active slot's model file, or nullopt before the first install.
     [[nodiscard]] Result<std::optional<std::filesystem::path>> active_model() const;
+    // Shutting down (any thread): ends the registry call in flight (a long poll, a download:
+    // the journal resumes it next time) and every later one. The updater is done afterwards.
+    void stop();
 
 private:
     struct Ctx;
@@ -109,6 +122,14 @@ private:
     HealthCheck& health_;
     JournalStore journal_;
     Slots slots_;
+    // The registry connection, kept between cycles (keep-alive; one TLS handshake).
+    std::mutex http_mutex_;
+    std::unique_ptr<RegistryHttp> http_;
+    std::string http_url_;
+    bool stopped_ = false;
+    // The director version of the last cycle that found nothing to do (long poll from there).
+    std::optional<std::int64_t> settled_;
+    bool long_polled_ = false;  // this cycle asked for a long poll
 };
 
 }  // namespace pylon::agent

@@ -42,6 +42,7 @@ enum class Errc {
     too_large = 5,          // the response body is larger than max_response_size
     protocol_error = 6,     // a malformed response, or the connection broke during the exchange
     file_error = 7,         // the local file to send or to write could not be read or written
+    cancelled = 8,          // HttpClient::cancel() was called
 };
 
 const std::error_category& net_category() noexcept;
@@ -90,6 +91,9 @@ struct HttpRequest {
     ProgressCallback upload_progress;  // called after each piece of the body is written
 
     std::uint64_t max_response_size = 16u << 20;
+    // A long poll: the server may hold the answer back this long (e.g. "Prefer: wait=N"); added
+    // to the read timeout for the response head and to the total timeout.
+    std::chrono::milliseconds server_wait{0};
     // When set, the response body is streamed into this file (created or truncated, mode 0644)
     // instead of HttpResponse::body; on failure the file is removed.
     std::optional<std::filesystem::path> response_file;
@@ -114,6 +118,9 @@ public:
     HttpClient& operator=(const HttpClient&) = delete;
 
     [[nodiscard]] Result<HttpResponse> send(const HttpRequest& request);
+    // Ends the request in flight (on another thread) and every later one with Errc::cancelled.
+    // Thread-safe; for shutting down a client blocked in a long poll.
+    void cancel();
 
     // Shorthands for a request with only a target, headers and a string body.
     [[nodiscard]] Result<HttpResponse> get(std::string target, HttpHeaders headers = {});

@@ -9,6 +9,10 @@
 // run `begin` on a worker thread once the headers are in: it either answers at once (auth
 // failure, conflict: the body is then not read) or returns the sink the body is written to, and
 // `finish` runs on a worker thread once the whole body went into the sink.
+//
+// Deferred routes (long polls) get the buffered request on a worker thread together with a
+// Responder, and may answer later from any thread: the worker is free again while the request
+// waits, so thousands of waiting requests cost no threads.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +37,35 @@ using StreamFinish = std::function<Response(Request&, std::unique_ptr<BodySink>)
 // for what can be answered from memory (health, metrics, TUF metadata, a 304 for a cached token).
 using FastHandler = std::function<std::optional<Response>(Request&)>;
 
+// The way a deferred handler answers, once. Copyable; every copy answers the same request. The
+// first send wins and later ones are ignored; when the last copy goes away without a send, the
+// request is answered 500 (a handler that forgot to answer never leaves a client hanging).
+class Responder {
+public:
+    // What the server provides behind a Responder (one per request).
+    class Target {
+    public:
+        virtual ~Target() = default;
+        virtual void deliver(Response response) = 0;
+        virtual void run_on_worker(std::function<Response()> work) = 0;
+    };
+    explicit Responder(std::shared_ptr<Target> target);
+
+    // Answers now (callable from any thread, also from within the handler).
+    void send(Response response) const;
+    // Runs `work` on a worker thread (it may block on the database) and answers with its result;
+    // an exception answers 500.
+    void send_from_worker(std::function<Response()> work) const;
+    // Whether an answer was sent already.
+    bool sent() const;
+
+private:
+    struct State;
+    std::shared_ptr<State> state_;
+};
+
+using DeferredHandler = std::function<void(Request&, Responder)>;
+
 inline constexpr std::uint64_t kDefaultMaxBody = 1ull << 20;           // 1 MiB
 inline constexpr std::uint64_t kDefaultStreamedMaxBody = 64ull << 30;  // 64 GiB
 
@@ -46,10 +79,11 @@ struct Route {
     std::string method;
     std::string pattern;
     RouteOptions options;
-    Handler handler;      // buffered routes
-    FastHandler fast;     // buffered routes, optional
-    StreamBegin begin;    // streamed routes
-    StreamFinish finish;  // streamed routes
+    Handler handler;           // buffered routes
+    FastHandler fast;          // buffered routes, optional
+    StreamBegin begin;         // streamed routes
+    StreamFinish finish;       // streamed routes
+    DeferredHandler deferred;  // deferred routes (buffered body)
     bool streamed() const noexcept { return static_cast<bool>(begin); }
 };
 
@@ -76,6 +110,9 @@ public:
     // A buffered route whose requests are first offered to `fast` on the I/O thread.
     Router& add_fast(std::string method, std::string_view pattern, FastHandler fast,
                      Handler handler, RouteOptions options = {});
+    // A buffered route answered through a Responder, possibly long after the handler returned.
+    Router& add_deferred(std::string method, std::string_view pattern, DeferredHandler handler,
+                         RouteOptions options = {});
     Router& add_streamed(std::string method, std::string_view pattern, StreamBegin begin,
                          StreamFinish finish,
                          RouteOptions options = RouteOptions{kDefaultStreamedMaxBody});

@@ -71,6 +71,9 @@ struct Hooks {
     std::function<void(const AccessLogEntry&)> access_log;
     // Where request metrics go (none when null); must outlive the server.
     Metrics* metrics = nullptr;
+    // Called once when stop() begins (before waiting for requests in flight): answer the
+    // requests that deferred routes hold, so that they do not wait out the grace period.
+    std::function<void()> on_stop;
 };
 
 // pylon::Errc::limit_exceeded → 413, invalid_argument / parse_error → 400, not_found → 404,
