@@ -6,6 +6,8 @@
 // Precedence: flags, then PYLON_REGISTRY_* environment variables, then the config file's
 // [registry] table, then defaults. Without --database-url the PG* variables apply (so it runs
 // under pg_virtualenv).
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -17,7 +19,7 @@
 int main(int argc, char** argv) {
     CLI::App app{"Pylon registry: signed model registry with a TUF repository"};
     std::string config_file, listen, data_dir, database_url, log_level = "info",
-                                                              log_format = "text";
+                                                             log_format = "text";
     app.add_option("--config", config_file, "TOML config file ([registry] table)");
     app.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
     app.add_option("--data-dir", data_dir, "directory for blobs, TUF metadata and admin.token");
@@ -62,6 +64,23 @@ int main(int argc, char** argv) {
     if (settings->data_dir.empty()) {
         pylon::log::error("a data directory is needed (--data-dir or registry.data_dir)");
         return 2;
+    }
+
+    // Every device may hold a connection (a long poll): raise the open-file limit as far as
+    // allowed, and say when it is below max_connections.
+    if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+        if (nofile.rlim_cur < nofile.rlim_max) {
+            nofile.rlim_cur = nofile.rlim_max;
+            (void)::setrlimit(RLIMIT_NOFILE, &nofile);
+            (void)::getrlimit(RLIMIT_NOFILE, &nofile);
+        }
+        if (nofile.rlim_cur != RLIM_INFINITY &&
+            nofile.rlim_cur < settings->server.max_connections + 256) {
+            pylon::log::warn(
+                "the open-file limit ({}) is below max_connections ({}) + 256: connections "
+                "beyond it are refused by the kernel",
+                static_cast<unsigned long long>(nofile.rlim_cur), settings->server.max_connections);
+        }
     }
 
     auto registry = pylon::registry::Registry::create(std::move(*settings));

@@ -22,6 +22,8 @@ public:
                 return "database error";
             case Errc::invalid_argument:
                 return "invalid argument";
+            case Errc::license_refused:
+                return "refused by the licence";
         }
         return "unknown catalog error";
     }

@@ -112,7 +112,10 @@ public:
     Result<void> revoke_token(std::int64_t id) override;
     Result<std::int64_t> count_tokens() override;
 
-    Result<Fleet> create_fleet(const std::string& name, const std::string& description) override;
+    Result<Fleet> create_fleet(const std::string& name, const std::string& description,
+                               const std::string& region, bool commercial_use) override;
+    Result<Fleet> update_fleet(const std::string& name, const std::string& region,
+                               bool commercial_use) override;
     Result<Fleet> get_fleet(const std::string& name) override;
     Result<Page<Fleet>> list_fleets(const PageRequest& page) override;
     Result<EnrollmentToken> create_enrollment_token(const std::string& fleet,
@@ -146,6 +149,32 @@ public:
     Result<Page<DeviceEvent>> list_device_events(std::int64_t device_id,
                                                  const PageRequest& page) override;
 
+    Result<Device> set_device_labels(std::int64_t id, const std::string& labels_json) override;
+
+    Result<Rollout> create_rollout(const RolloutSpec& spec) override;
+    Result<Rollout> get_rollout(std::int64_t id) override;
+    Result<Page<Rollout>> list_rollouts(const RolloutFilter& filter,
+                                        const PageRequest& page) override;
+    Result<Page<RolloutDevice>> list_rollout_devices(std::int64_t id,
+                                                     const std::optional<std::string>& state,
+                                                     const PageRequest& page) override;
+    Result<Page<RolloutEvent>> list_rollout_events(std::int64_t id,
+                                                   const PageRequest& page) override;
+    Result<Rollout> pause_rollout(std::int64_t id, const std::string& actor,
+                                  const std::string& reason) override;
+    Result<Rollout> resume_rollout(std::int64_t id, const std::string& actor) override;
+    Result<Rollout> abort_rollout(std::int64_t id, const std::string& actor,
+                                  const std::string& reason, bool rollback) override;
+    Result<std::int64_t> advance_rollouts() override;
+    Result<FleetRollback> rollback_fleet(const std::string& fleet,
+                                         const std::optional<std::string>& version,
+                                         const std::string& actor) override;
+    Result<LicenseAcceptance> accept_license(const std::string& ns, const std::string& model,
+                                             const std::string& version,
+                                             const std::string& by) override;
+    Result<std::optional<LicenseAcceptance>> find_license_acceptance(
+        const std::string& ns, const std::string& model, const std::string& version) override;
+
     Result<AuditEntry> append_audit(const AuditEntry& entry) override;
     Result<Page<AuditEntry>> list_audit(const PageRequest& page,
                                         const AuditFilter& filter) override;
@@ -172,5 +201,15 @@ Result<Release> load_release(pqxx::work& tx, std::int64_t release_id);
 std::vector<Build> load_builds(pqxx::work& tx, std::int64_t release_id);
 // Fills in the files of `builds`.
 void load_files(pqxx::work& tx, std::vector<Build>& builds);
+// A device's report reached it: its active rollout membership (if any) moves to succeeded
+// (healthy on the rollout's release) or failed (a failed update or a refusal).
+[[nodiscard]] Result<void> rollout_device_reported(pqxx::work& tx, std::int64_t device_id,
+                                                   const DeviceReport& report);
+// The director's change notification for a device (delivered on commit).
+void notify_director(pqxx::work& tx, std::int64_t device);
+// An event of the device (device_events), optionally tied to a rollout.
+void add_device_event(pqxx::work& tx, std::int64_t device, const std::string& kind,
+                      const std::string& details,
+                      std::optional<std::int64_t> rollout = std::nullopt);
 
 }  // namespace pylon::catalog

@@ -1,6 +1,8 @@
 // PostgresCatalog: fleets, enrolment tokens, devices, director documents and device reports.
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 #include "pg_catalog.h"
@@ -15,11 +17,22 @@ bool is_json_object(const std::string& text) {
     return !j.is_discarded() && j.is_object();
 }
 
-constexpr const char* kFleetColumns = "f.id, f.name, f.description, f.created_at";
+constexpr const char* kFleetColumns =
+    "f.id, f.name, f.description, f.created_at, f.region, f.commercial_use";
 
 Fleet read_fleet(const pqxx::row& row) {
     return Fleet{row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                 to_timestamp(row[3])};
+                 to_timestamp(row[3]),      row[4].as<std::string>(), row[5].as<bool>()};
+}
+
+Result<void> check_region(const std::string& region) {
+    if (region.empty() ||
+        (region.size() == 2 && std::isupper(static_cast<unsigned char>(region[0])) &&
+         std::isupper(static_cast<unsigned char>(region[1])))) {
+        return {};
+    }
+    return Error(Errc::invalid_argument,
+                 "a region is an ISO 3166 alpha-2 code such as DE (or empty: unknown)");
 }
 
 constexpr const char* kEnrollmentColumns =
@@ -96,6 +109,8 @@ void add_event(pqxx::work& tx, std::int64_t device, const std::string& kind,
         kind, details);
 }
 
+}  // namespace
+
 // Tells every registry replica (ChangeListener) that the device's director document may change;
 // delivered when the transaction commits, not at all when it rolls back.
 void notify_director(pqxx::work& tx, std::int64_t device) {
@@ -103,19 +118,62 @@ void notify_director(pqxx::work& tx, std::int64_t device) {
                    std::to_string(device));
 }
 
-}  // namespace
+void add_device_event(pqxx::work& tx, std::int64_t device, const std::string& kind,
+                      const std::string& details, std::optional<std::int64_t> rollout) {
+    tx.exec_params(
+        "INSERT INTO device_events (device_id, kind, details, rollout_id)"
+        " VALUES ($1, $2, $3::jsonb, $4)",
+        device, kind, details, rollout);
+}
 
-Result<Fleet> PostgresCatalog::create_fleet(const std::string& name,
-                                            const std::string& description) {
+Result<Fleet> PostgresCatalog::create_fleet(const std::string& name, const std::string& description,
+                                            const std::string& region, bool commercial_use) {
     if (name.empty()) return Error(Errc::invalid_argument, "fleet name is empty");
+    PYLON_TRY(check_region(region));
     return transact(fmt::format("creating fleet {}", name), [&](pqxx::work& tx) -> Result<Fleet> {
-        const auto r =
-            tx.exec_params(fmt::format("INSERT INTO fleets AS f (name, description) VALUES ($1, $2)"
-                                       " ON CONFLICT (name) DO NOTHING RETURNING {}",
-                                       kFleetColumns),
-                           name, description);
+        const auto r = tx.exec_params(
+            fmt::format("INSERT INTO fleets AS f (name, description, region, commercial_use)"
+                        " VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING {}",
+                        kFleetColumns),
+            name, description, region, commercial_use);
         if (r.empty()) return Error(Errc::conflict, fmt::format("fleet {} already exists", name));
         return read_fleet(r[0]);
+    });
+}
+
+Result<Fleet> PostgresCatalog::update_fleet(const std::string& name, const std::string& region,
+                                            bool commercial_use) {
+    PYLON_TRY(check_region(region));
+    return transact(fmt::format("updating fleet {}", name), [&](pqxx::work& tx) -> Result<Fleet> {
+        const auto r = tx.exec_params(
+            fmt::format("UPDATE fleets AS f SET region = $2, commercial_use = $3 WHERE name = $1"
+                        " RETURNING {}",
+                        kFleetColumns),
+            name, region, commercial_use);
+        if (r.empty()) return Error(Errc::not_found, fmt::format("fleet {} not found", name));
+        return read_fleet(r[0]);
+    });
+}
+
+Result<Device> PostgresCatalog::set_device_labels(std::int64_t id, const std::string& labels_json) {
+    const auto j = nlohmann::json::parse(labels_json, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        return Error(Errc::invalid_argument, "device labels must be a JSON object");
+    }
+    for (const auto& [k, v] : j.items()) {
+        if (k.empty() || k.size() > 63 || !v.is_string() || v.get<std::string>().size() > 255) {
+            return Error(Errc::invalid_argument,
+                         "device labels: keys of 1 to 63 bytes, string values up to 255 bytes");
+        }
+    }
+    return transact(fmt::format("labelling device {}", id), [&](pqxx::work& tx) -> Result<Device> {
+        const auto r = tx.exec_params(
+            "UPDATE devices SET labels = $2::jsonb WHERE id = $1 AND revoked_at IS NULL"
+            " RETURNING id",
+            id, j.dump());
+        if (r.empty()) return Error(Errc::not_found, fmt::format("device {} not found", id));
+        add_event(tx, id, "labels", j.dump());
+        return load_device(tx, id);
     });
 }
 
@@ -445,6 +503,7 @@ Result<Device> PostgresCatalog::record_device_report(std::int64_t device_id,
                 return Error(Errc::not_found, fmt::format("device {} not found", device_id));
             }
             add_event(tx, device_id, "report", report.body);
+            PYLON_TRY(rollout_device_reported(tx, device_id, report));
             return load_device(tx, device_id);
         });
 }

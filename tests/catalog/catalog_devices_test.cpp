@@ -26,7 +26,7 @@ const std::string kHardware = R"({"arch":"x86_64","isa":["avx2"],"ram_mb":4096})
 // 1.1.0 a draft.
 struct DeviceFixture : CatalogFixture {
     DeviceFixture() {
-        REQUIRE(catalog->create_fleet("edge", "edge boxes"));
+        REQUIRE(catalog->create_fleet("edge", "edge boxes", "", false));
         REQUIRE(catalog->create_enrollment_token("edge", "batch 1", hash_of("enrol-1"), 3,
                                                  std::nullopt, "admin"));
         REQUIRE(catalog->create_namespace("acme", ""));
@@ -57,10 +57,10 @@ struct DeviceFixture : CatalogFixture {
 }  // namespace
 
 TEST_CASE_METHOD(CatalogFixture, "fleets: create, conflict, get, pages") {
-    REQUIRE(catalog->create_fleet("a", "first"));
-    REQUIRE(catalog->create_fleet("b", ""));
-    CHECK(catalog->create_fleet("a", "").error().code() == Errc::conflict);
-    CHECK(catalog->create_fleet("", "").error().code() == Errc::invalid_argument);
+    REQUIRE(catalog->create_fleet("a", "first", "", false));
+    REQUIRE(catalog->create_fleet("b", "", "", false));
+    CHECK(catalog->create_fleet("a", "", "", false).error().code() == Errc::conflict);
+    CHECK(catalog->create_fleet("", "", "", false).error().code() == Errc::invalid_argument);
     CHECK(catalog->get_fleet("a")->description == "first");
     CHECK(catalog->get_fleet("zzz").error().code() == Errc::not_found);
     auto page = catalog->list_fleets(PageRequest{"", 1});

@@ -127,6 +127,13 @@ void add_release_routes(http::Router& router, ApiContext& ctx);
 void add_blob_routes(http::Router& router, ApiContext& ctx);
 void add_tuf_routes(http::Router& router, ApiContext& ctx);
 void add_device_routes(http::Router& router, ApiContext& ctx);
+void add_rollout_routes(http::Router& router, ApiContext& ctx);
+
+// The build that fits a device's hardware probe (JSON text) best, by the shared rule of
+// common/hardware_fit.h; nullptr when none does, and then *why (when given) names each build's
+// reason.
+const catalog::Build* best_build(const std::vector<catalog::Build>& builds,
+                                 const std::string& hardware_json, std::string* why);
 
 // Mirrors the publisher keys of every namespace delegation in the current top-level targets
 // role into the catalog (at start-up, so that a crash between the two never leaves them apart).

@@ -27,6 +27,8 @@ Json release_ref(const std::optional<catalog::ReleaseName>& r) {
 Json fleet_json(const catalog::Fleet& f) {
     return {{"name", f.name},
             {"description", f.description},
+            {"region", f.region},
+            {"commercial_use", f.commercial_use},
             {"created_at", catalog::format_rfc3339(f.created_at)}};
 }
 
@@ -121,23 +123,8 @@ Result<signing::tuf::DirectorDocument> plan(ApiContext& ctx, const catalog::Devi
     PYLON_TRY_ASSIGN(auto rel,
                      ctx.catalog.get_release(release->ns, release->model, release->version));
     PYLON_TRY_ASSIGN(auto builds, ctx.catalog.list_builds(rel.id));
-    const HardwareHas has = hardware_has(d.hardware);
-    const catalog::Build* best = nullptr;
     std::string why;
-    for (const auto& b : builds) {
-        const HardwareNeeds needs{b.target.arch, b.target.isa, b.target.accelerator,
-                                  b.target.min_ram_mb};
-        if (auto m = hardware_mismatch(has, needs)) {
-            why += (why.empty() ? "" : "; ") + b.name + ": " + *m;
-            continue;
-        }
-        if (best == nullptr ||
-            hardware_prefer(
-                needs, HardwareNeeds{best->target.arch, best->target.isa, best->target.accelerator,
-                                     best->target.min_ram_mb})) {
-            best = &b;
-        }
-    }
+    const catalog::Build* best = best_build(builds, d.hardware, &why);
     if (best == nullptr) {
         doc.note = "no build of " + name + " fits this device (" + why + ")";
         return doc;
@@ -154,6 +141,27 @@ Result<signing::tuf::DirectorDocument> plan(ApiContext& ctx, const catalog::Devi
 }
 
 }  // namespace
+
+const catalog::Build* best_build(const std::vector<catalog::Build>& builds,
+                                 const std::string& hardware_json, std::string* why) {
+    const HardwareHas has = hardware_has(hardware_json);
+    const catalog::Build* best = nullptr;
+    for (const auto& b : builds) {
+        const HardwareNeeds needs{b.target.arch, b.target.isa, b.target.accelerator,
+                                  b.target.min_ram_mb};
+        if (auto m = hardware_mismatch(has, needs)) {
+            if (why) *why += (why->empty() ? "" : "; ") + b.name + ": " + *m;
+            continue;
+        }
+        if (best == nullptr ||
+            hardware_prefer(
+                needs, HardwareNeeds{best->target.arch, best->target.isa, best->target.accelerator,
+                                     best->target.min_ram_mb})) {
+            best = &b;
+        }
+    }
+    return best;
+}
 
 // The longest a director request waits for a change (below common proxy and client timeouts).
 constexpr std::uint32_t kMaxDirectorWait = 60;
@@ -227,11 +235,42 @@ void add_device_routes(http::Router& router, ApiContext& ctx) {
                    PYLON_TRY_ASSIGN(std::string name, r.string("name", 64));
                    PYLON_TRY(check_name("name", name));
                    PYLON_TRY_ASSIGN(auto description, r.optional_string("description", 4096));
+                   PYLON_TRY_ASSIGN(auto region, r.optional_string("region", 2));
+                   PYLON_TRY_ASSIGN(auto commercial, r.optional_bool("commercial_use"));
                    PYLON_TRY(r.finish());
-                   PYLON_TRY_ASSIGN(auto f,
-                                    ctx.catalog.create_fleet(name, description.value_or("")));
-                   audit(ctx, req, who, "fleet.create", name);
+                   PYLON_TRY_ASSIGN(auto f, ctx.catalog.create_fleet(name, description.value_or(""),
+                                                                     region.value_or(""),
+                                                                     commercial.value_or(false)));
+                   audit(ctx, req, who, "fleet.create", name, fleet_json(f));
                    return http::Response::json(201, fleet_json(f));
+               }));
+
+    // Where and how the fleet's devices are used (what rollouts check licences against).
+    router.add(
+        "PUT", "/v1/fleets/{fleet}", wrap([&ctx](http::Request& req) -> Result<http::Response> {
+            PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+            PYLON_TRY(require_admin(who));
+            PYLON_TRY(check_name("fleet", req.param("fleet")));
+            PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
+            ObjectReader r(body);
+            PYLON_TRY_ASSIGN(auto region, r.optional_string("region", 2));
+            PYLON_TRY_ASSIGN(auto commercial, r.optional_bool("commercial_use"));
+            PYLON_TRY(r.finish());
+            PYLON_TRY_ASSIGN(auto current, ctx.catalog.get_fleet(req.param("fleet")));
+            PYLON_TRY_ASSIGN(auto f,
+                             ctx.catalog.update_fleet(current.name, region.value_or(current.region),
+                                                      commercial.value_or(current.commercial_use)));
+            audit(ctx, req, who, "fleet.update", f.name, fleet_json(f));
+            return http::Response::json(200, fleet_json(f));
+        }));
+
+    router.add("GET", "/v1/fleets/{fleet}",
+               wrap([&ctx](http::Request& req) -> Result<http::Response> {
+                   PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_admin(who));
+                   PYLON_TRY(check_name("fleet", req.param("fleet")));
+                   PYLON_TRY_ASSIGN(auto f, ctx.catalog.get_fleet(req.param("fleet")));
+                   return http::Response::json(200, fleet_json(f));
                }));
 
     router.add("GET", "/v1/fleets", wrap([&ctx](http::Request& req) -> Result<http::Response> {
@@ -351,6 +390,33 @@ void add_device_routes(http::Router& router, ApiContext& ctx) {
                                     ctx.catalog.assign_release(id, ns, name, version, who.actor()));
                    audit(ctx, req, who, "device.assign", "device " + std::to_string(id),
                          {{"release", model + " " + version}});
+                   return http::Response::json(200, device_json(d));
+               }));
+
+    // Replaces the device's labels ({"labels": {"key": "value", ...}}), which rollout
+    // selectors match.
+    router.add("PUT", "/v1/devices/{id}/labels",
+               wrap([&ctx](http::Request& req) -> Result<http::Response> {
+                   PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
+                   PYLON_TRY(require_admin(who));
+                   PYLON_TRY_ASSIGN(auto id, parse_id(req.param("id"), "device"));
+                   PYLON_TRY_ASSIGN(Json body, parse_object(req.body));
+                   ObjectReader r(body);
+                   PYLON_TRY_ASSIGN(const Json* labels, r.object("labels", true));
+                   PYLON_TRY(r.finish());
+                   if (labels->size() > 64) {
+                       return Error(Errc::invalid_field, "labels: at most 64");
+                   }
+                   for (const auto& [k, v] : labels->items()) {
+                       PYLON_TRY(check_name("labels", k));
+                       if (!v.is_string() || v.get<std::string>().size() > 255) {
+                           return Error(Errc::invalid_field,
+                                        "labels." + k + ": a string of at most 255 bytes");
+                       }
+                   }
+                   PYLON_TRY_ASSIGN(auto d, ctx.catalog.set_device_labels(id, labels->dump()));
+                   audit(ctx, req, who, "device.label", "device " + std::to_string(id),
+                         {{"labels", *labels}});
                    return http::Response::json(200, device_json(d));
                }));
 

@@ -24,6 +24,7 @@ enum class Errc {
     digest_mismatch = 12,   // 422: uploaded bytes do not match the digest given
     unavailable = 13,       // 503: the database or another dependency is down
     internal = 14,          // 500
+    license_refused = 15,   // 422: the licence's terms forbid it (region, use, not accepted)
 };
 
 const std::error_category& api_category() noexcept;

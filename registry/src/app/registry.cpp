@@ -43,6 +43,7 @@ struct Registry::Impl {
     bool signals = false;
 
     std::thread maintenance;
+    std::thread orchestrator;  // advances rollouts every rollout_interval
     std::mutex mutex;
     std::condition_variable wake;
     bool stopping = false;
@@ -50,6 +51,7 @@ struct Registry::Impl {
     Result<void> open_storage();
     Result<void> bootstrap_admin_token();
     void maintenance_loop();
+    void orchestrator_loop();
 };
 
 namespace {
@@ -154,6 +156,19 @@ void Registry::Impl::maintenance_loop() {
     }
 }
 
+void Registry::Impl::orchestrator_loop() {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+        wake.wait_for(lock, config.rollout_interval, [this] { return stopping; });
+        if (stopping) break;
+        lock.unlock();
+        if (auto n = catalog->advance_rollouts(); !n) {
+            log::error("advancing rollouts: {}", n.error().to_string());
+        }
+        lock.lock();
+    }
+}
+
 Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Registry::~Registry() {
@@ -208,6 +223,7 @@ Result<void> Registry::start() {
     api::add_blob_routes(*router, *d.ctx);
     api::add_tuf_routes(*router, *d.ctx);
     api::add_device_routes(*router, *d.ctx);
+    api::add_rollout_routes(*router, *d.ctx);
 
     http::Hooks hooks;
     hooks.metrics = &d.metrics;
@@ -217,6 +233,7 @@ Result<void> Registry::start() {
     if (d.signals) d.server->install_signal_handlers();
     PYLON_TRY(d.server->start());
     d.maintenance = std::thread([&d] { d.maintenance_loop(); });
+    d.orchestrator = std::thread([&d] { d.orchestrator_loop(); });
     log::info("registry listening on {}:{} (data in {})", d.config.server.host, port(),
               d.config.data_dir.string());
     return {};
@@ -243,6 +260,7 @@ void Registry::stop() {
     d.wake.notify_all();
     if (d.server) d.server->stop();
     if (d.maintenance.joinable()) d.maintenance.join();
+    if (d.orchestrator.joinable()) d.orchestrator.join();
 }
 
 }  // namespace pylon::registry

@@ -7,9 +7,9 @@ namespace pylon::registry {
 
 Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
     auto bad = [&] {
-        return Error(pylon::Errc::invalid_argument,
-                     "listen address \"" + std::string(text.substr(0, 80)) +
-                         "\" is not HOST:PORT (or [IPv6]:PORT)");
+        return Error(pylon::Errc::invalid_argument, "listen address \"" +
+                                                        std::string(text.substr(0, 80)) +
+                                                        "\" is not HOST:PORT (or [IPv6]:PORT)");
     };
     std::string host;
     std::string_view port_text;
@@ -27,7 +27,8 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
         port_text = text.substr(colon + 1);
     }
     unsigned port = 0;
-    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (host.empty() || port_text.empty() || ec != std::errc() ||
         end != port_text.data() + port_text.size() || port > 65535) {
         return bad();
@@ -37,7 +38,8 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
 
 Result<RegistryConfig> RegistryConfig::from_config(const Config& config) {
     RegistryConfig c;
-    auto count = [&](std::string_view key, std::int64_t fallback, std::int64_t max) -> Result<std::int64_t> {
+    auto count = [&](std::string_view key, std::int64_t fallback,
+                     std::int64_t max) -> Result<std::int64_t> {
         PYLON_TRY_ASSIGN(std::int64_t v, config.get_int(key, fallback));
         if (v < 0 || v > max) {
             return Error(pylon::Errc::invalid_argument,
@@ -69,6 +71,13 @@ Result<RegistryConfig> RegistryConfig::from_config(const Config& config) {
     c.server.io_threads = static_cast<unsigned>(io);
     c.server.worker_threads = static_cast<unsigned>(workers);
     c.db_pool_size = static_cast<std::size_t>(pool);
+    PYLON_TRY_ASSIGN(auto max_conn,
+                     count("registry.max_connections",
+                           static_cast<std::int64_t>(c.server.max_connections), 1'000'000));
+    if (max_conn == 0) {
+        return Error(pylon::Errc::invalid_argument, "registry.max_connections must be at least 1");
+    }
+    c.server.max_connections = static_cast<std::size_t>(max_conn);
     PYLON_TRY_ASSIGN(auto cert, optional_path("registry.tls_cert"));
     PYLON_TRY_ASSIGN(auto key, optional_path("registry.tls_key"));
     if (cert.has_value() != key.has_value()) {
@@ -76,8 +85,9 @@ Result<RegistryConfig> RegistryConfig::from_config(const Config& config) {
                      "registry.tls_cert and registry.tls_key go together");
     }
     if (cert) c.server.tls = http::TlsConfig{*cert, *key};
-    PYLON_TRY_ASSIGN(auto max_blob, count("registry.max_blob_size", static_cast<std::int64_t>(c.max_blob_size),
-                                          std::int64_t{1} << 50));
+    PYLON_TRY_ASSIGN(auto max_blob,
+                     count("registry.max_blob_size", static_cast<std::int64_t>(c.max_blob_size),
+                           std::int64_t{1} << 50));
     c.max_blob_size = static_cast<std::uint64_t>(max_blob);
     PYLON_TRY_ASSIGN(auto idle, count("registry.upload_session_idle_seconds",
                                       c.upload_session_idle.count(), 30 * 24 * 3600));
@@ -89,6 +99,11 @@ Result<RegistryConfig> RegistryConfig::from_config(const Config& config) {
                      "registry.maintenance_interval_seconds must be at least 1");
     }
     c.maintenance_interval = std::chrono::seconds(interval);
+    PYLON_TRY(millis("registry.rollout_interval_ms", c.rollout_interval));
+    if (c.rollout_interval.count() < 10) {
+        return Error(pylon::Errc::invalid_argument,
+                     "registry.rollout_interval_ms must be at least 10");
+    }
     PYLON_TRY(millis("registry.header_timeout_ms", c.server.header_timeout));
     PYLON_TRY(millis("registry.body_read_timeout_ms", c.server.body_read_timeout));
     PYLON_TRY(millis("registry.idle_timeout_ms", c.server.idle_timeout));

@@ -173,8 +173,13 @@ public:
     virtual Result<std::int64_t> count_tokens() = 0;
 
     // --- fleets, enrolment and devices ---------------------------------------------------------
-    // conflict when the name is taken.
-    virtual Result<Fleet> create_fleet(const std::string& name, const std::string& description) = 0;
+    // conflict when the name is taken; invalid_argument for a region that is not an ISO 3166
+    // code ("" is allowed: unknown).
+    virtual Result<Fleet> create_fleet(const std::string& name, const std::string& description,
+                                       const std::string& region, bool commercial_use) = 0;
+    // Sets the fleet's region and commercial use (what rollouts check licences against).
+    virtual Result<Fleet> update_fleet(const std::string& name, const std::string& region,
+                                       bool commercial_use) = 0;
     virtual Result<Fleet> get_fleet(const std::string& name) = 0;
     // By creation order.
     virtual Result<Page<Fleet>> list_fleets(const PageRequest& page) = 0;
@@ -240,6 +245,62 @@ public:
     // The device's events (enrolment, assignments, reports), newest first.
     virtual Result<Page<DeviceEvent>> list_device_events(std::int64_t device_id,
                                                          const PageRequest& page) = 0;
+
+    // Replaces the device's labels (a JSON object of string values); an event records them.
+    virtual Result<Device> set_device_labels(std::int64_t id, const std::string& labels_json) = 0;
+
+    // --- rollouts ------------------------------------------------------------------------------
+    // Creates a rollout in one transaction: selects the fleet's live devices matching the
+    // selector, marks those `fit` refuses incompatible (with the reason), spreads the others
+    // over the waves (a stable pseudo-random order), and starts it (running) unless spec.start
+    // is false. invalid_argument for a bad spec; invalid_state for an unpublished release;
+    // conflict, naming the rollout, when a selected device is in another active rollout;
+    // not_found for an unknown fleet or release. Every state change of a rollout is a
+    // rollout event and an audit entry (actor: who asked, or "orchestrator").
+    virtual Result<Rollout> create_rollout(const RolloutSpec& spec) = 0;
+    virtual Result<Rollout> get_rollout(std::int64_t id) = 0;
+    // Newest first.
+    virtual Result<Page<Rollout>> list_rollouts(const RolloutFilter& filter,
+                                                const PageRequest& page) = 0;
+    // By device id; `state` filters.
+    virtual Result<Page<RolloutDevice>> list_rollout_devices(
+        std::int64_t id, const std::optional<std::string>& state, const PageRequest& page) = 0;
+    // Newest first.
+    virtual Result<Page<RolloutEvent>> list_rollout_events(std::int64_t id,
+                                                           const PageRequest& page) = 0;
+    // running -> paused (no new wave starts; assigned devices keep their assignment).
+    virtual Result<Rollout> pause_rollout(std::int64_t id, const std::string& actor,
+                                          const std::string& reason) = 0;
+    // pending or paused -> running.
+    virtual Result<Rollout> resume_rollout(std::int64_t id, const std::string& actor) = 0;
+    // An active rollout -> aborted; with `rollback`, every device it assigned gets its previous
+    // release back (new director documents) and the state is rolled_back.
+    virtual Result<Rollout> abort_rollout(std::int64_t id, const std::string& actor,
+                                          const std::string& reason, bool rollback) = 0;
+    // The orchestrator's step over every running rollout (each in its own transaction, rows
+    // another replica holds are skipped): starts the next wave inside the maintenance window,
+    // moves a wave to soaking / succeeded at its success threshold, aborts (and rolls back)
+    // past its failure threshold, completes the rollout after its last wave. Returns how many
+    // rollouts changed.
+    virtual Result<std::int64_t> advance_rollouts() = 0;
+    // Rolls a fleet back in one step. Without `version`: the fleet's latest rollout is aborted
+    // if active, and every device it assigned returns to its previous release. With it: the
+    // latest rollout ends the same way, and every live device of the fleet assigned a release of
+    // that rollout's model is assigned `version` of it. not_found when the fleet has no rollout.
+    virtual Result<FleetRollback> rollback_fleet(const std::string& fleet,
+                                                 const std::optional<std::string>& version,
+                                                 const std::string& actor) = 0;
+
+    // --- licence acceptances -------------------------------------------------------------------
+    // Records that `by` accepted the licence of this release (its terms' SHA-256 and SPDX
+    // expression) for the organisation; accepting again keeps the first record.
+    virtual Result<LicenseAcceptance> accept_license(const std::string& ns,
+                                                     const std::string& model,
+                                                     const std::string& version,
+                                                     const std::string& by) = 0;
+    // The acceptance of the licence this release carries now, if any.
+    virtual Result<std::optional<LicenseAcceptance>> find_license_acceptance(
+        const std::string& ns, const std::string& model, const std::string& version) = 0;
 
     // --- audit log ----------------------------------------------------------------------------
     // Appends an entry (id and at are set by the catalog) and returns it. invalid_argument

@@ -14,6 +14,7 @@ enum class Errc {
     invalid_state = 3,     // not allowed in the entity's state (a build for a published release)
     database = 4,          // connection lost, timeout, no free connection, unexpected SQL error
     invalid_argument = 5,  // a malformed value (bad digest, cursor, JSON, threshold)
+    license_refused = 6,   // a licence's terms forbid it (region, commercial use, not accepted)
 };
 
 const std::error_category& catalog_category() noexcept;

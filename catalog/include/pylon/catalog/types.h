@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -157,6 +158,8 @@ struct Fleet {
     std::string name;
     std::string description;
     Timestamp created_at;
+    std::string region;           // ISO 3166 code where its devices stand ("" unknown)
+    bool commercial_use = false;  // its devices are used commercially
 };
 
 struct EnrollmentToken {
@@ -196,6 +199,95 @@ struct Device {
     std::int64_t director_version = 0;   // the last director document version issued
     std::string last_error;
     bool revoked = false;
+};
+
+// --- rollouts -------------------------------------------------------------------------------
+
+// One wave of a rollout: a share of the selected devices (percent of all compatible devices, or
+// a count; the last wave takes every device left), when to advance and when to abort.
+struct WaveSpec {
+    std::optional<std::int32_t> percent;  // 1..100
+    std::optional<std::int32_t> count;    // >= 1
+    double success_threshold = 1.0;  // advance when succeeded / devices >= this (after the soak)
+    double failure_threshold = 0.0;  // abort when failed / devices > this
+    std::int32_t soak_seconds = 0;   // wait this long after reaching success before advancing
+};
+
+// What an operator asks for; `fit` says why a device cannot take the release (no build fits its
+// hardware), or nullopt when it can.
+struct RolloutSpec {
+    std::string ns, model, version;
+    std::string fleet;
+    std::string selector = "{}";  // JSON object: label -> value or [values] (any of them)
+    std::vector<WaveSpec> waves;
+    bool auto_rollback = true;
+    bool start = true;  // false: created pending, started by resume
+    std::optional<std::pair<std::int32_t, std::int32_t>> window;  // UTC minutes [start, end)
+    std::string created_by;
+    std::function<std::optional<std::string>(const std::string& hardware_json)> fit;
+};
+
+struct WaveStatus {
+    std::int32_t position = 0;
+    WaveSpec spec;
+    std::string state;  // pending, running, soaking, succeeded, failed
+    std::int64_t devices = 0, pending = 0, assigned = 0, succeeded = 0, failed = 0, rolled_back = 0;
+    std::optional<Timestamp> started_at, soak_until, finished_at;
+};
+
+struct Rollout {
+    std::int64_t id = 0;
+    ReleaseName release;
+    std::string fleet;
+    std::string selector = "{}";
+    std::string state;  // pending, running, paused, completed, aborted, rolled_back
+    bool auto_rollback = true;
+    std::optional<std::pair<std::int32_t, std::int32_t>> window;
+    std::string reason;
+    std::string created_by;
+    Timestamp created_at;
+    Timestamp updated_at;
+    std::optional<Timestamp> finished_at;
+    std::vector<WaveStatus> waves;
+    std::int64_t incompatible = 0;
+};
+
+struct RolloutDevice {
+    std::int64_t device_id = 0;
+    std::string device;                // its name in the fleet
+    std::optional<std::int32_t> wave;  // none: incompatible
+    std::string state;  // pending, assigned, succeeded, failed, incompatible, rolled_back
+    std::optional<ReleaseName> previous;
+    std::string reason;
+    Timestamp updated_at;
+};
+
+struct RolloutEvent {
+    std::int64_t id = 0;
+    Timestamp at;
+    std::string kind;
+    std::string actor;
+    std::string details = "{}";
+};
+
+struct RolloutFilter {
+    std::optional<std::string> fleet;
+    std::optional<std::string> state;  // "active": pending, running or paused
+};
+
+// What `pylon rollback --fleet` did.
+struct FleetRollback {
+    std::optional<std::int64_t> rollout_id;  // the rollout it ended or undid
+    std::int64_t devices = 0;                // devices given a new desired release
+};
+
+struct LicenseAcceptance {
+    std::int64_t id = 0;
+    std::string model;  // "ns/model"
+    std::string license_sha256;
+    std::string spdx;
+    std::string accepted_by;
+    Timestamp accepted_at;
 };
 
 // A director document as stored: its version, text and expiry, and the release it names.

@@ -31,6 +31,7 @@ struct RegistryConfig {
     std::uint64_t max_blob_size = std::uint64_t{64} << 30;
     std::chrono::seconds upload_session_idle{24 * 3600};  // then the session is removed
     std::chrono::seconds maintenance_interval{60};        // how often background tasks run
+    std::chrono::milliseconds rollout_interval{1000};     // how often rollouts advance
     // TUF bootstrap from offline-made metadata (all four, or none: generate keys).
     std::optional<std::filesystem::path> tuf_root_file;
     std::optional<std::filesystem::path> tuf_targets_file;
@@ -39,7 +40,7 @@ struct RegistryConfig {
 
     // Reads the [registry] table of a config (keys: listen = "host:port", data_dir,
     // database_url, io_threads, worker_threads, db_pool_size, tls_cert, tls_key, max_blob_size,
-    // upload_session_idle_seconds, maintenance_interval_seconds, header_timeout_ms, body_read_timeout_ms, idle_timeout_ms,
+    // upload_session_idle_seconds, maintenance_interval_seconds, rollout_interval_ms, header_timeout_ms, body_read_timeout_ms, idle_timeout_ms,
     // shutdown_grace_ms, tuf_root_file, tuf_targets_file, tuf_snapshot_key, tuf_timestamp_key),
     // environment overrides included (PYLON_REGISTRY_LISTEN, ...).
     [[nodiscard]] static Result<RegistryConfig> from_config(const Config& config);
