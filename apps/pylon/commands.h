@@ -10,6 +10,7 @@ void add_model_commands(CLI::App& app);     // sign model, verify model
 void add_attest_commands(CLI::App& app);    // attest provenance, verify attestation
 void add_tuf_repo_commands(CLI::App& app);  // tuf-repo init, add-target, delegate, rotate, ...
 void add_login_commands(CLI::App& app);     // login, token create/list/revoke, namespace
+void add_rollout_commands(CLI::App& app);   // rollout …, rollback, license accept
 void add_device_commands(CLI::App& app);    // fleet create/list/enrollment-token, devices list/show/assign
 void add_models_commands(CLI::App& app);    // models list, show, create
 void add_publish_commands(CLI::App& app);   // publish

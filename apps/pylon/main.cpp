@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     pylon::cli::add_tuf_repo_commands(app);
     pylon::cli::add_login_commands(app);
     pylon::cli::add_device_commands(app);
+    pylon::cli::add_rollout_commands(app);
     pylon::cli::add_models_commands(app);
     pylon::cli::add_publish_commands(app);
     pylon::cli::add_pull_commands(app);

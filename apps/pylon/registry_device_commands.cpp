@@ -61,26 +61,57 @@ struct TokenOptions {
 void add_device_commands(CLI::App& app) {
     auto* fleet = app.add_subcommand("fleet", "Manage fleets and their enrolment tokens (admin)");
     fleet->require_subcommand(1);
-    auto fc = std::make_shared<std::pair<RegistryOptions, std::pair<std::string, std::string>>>();
+    fleet->alias("fleets");
+    struct FleetOptions {
+        RegistryOptions reg;
+        std::string name, description, region;
+        bool commercial = false, non_commercial = false;
+    };
+    auto fc = std::make_shared<FleetOptions>();
     auto* create = fleet->add_subcommand("create", "Create a fleet");
-    create->add_option("name", fc->second.first, "Fleet name")->required();
-    create->add_option("--description", fc->second.second, "Description");
-    fc->first.add_to(create);
+    create->add_option("name", fc->name, "Fleet name")->required();
+    create->add_option("--description", fc->description, "Description");
+    create->add_option("--region", fc->region,
+                       "ISO 3166 code where its devices stand (licences are checked against it)");
+    create->add_flag("--commercial-use", fc->commercial, "Its devices are used commercially");
+    fc->reg.add_to(create);
     create->callback([fc] {
-        RegistryClient client(fc->first.resolve());
-        nlohmann::json body{{"name", fc->second.first}};
-        if (!fc->second.second.empty()) body["description"] = fc->second.second;
+        RegistryClient client(fc->reg.resolve());
+        nlohmann::json body{{"name", fc->name}, {"commercial_use", fc->commercial}};
+        if (!fc->description.empty()) body["description"] = fc->description;
+        if (!fc->region.empty()) body["region"] = fc->region;
         client.call(net::Method::post, "/v1/fleets", body);
-        std::cout << "created fleet " << fc->second.first << "\n";
+        std::cout << "created fleet " << fc->name << "\n";
+    });
+    auto fs = std::make_shared<FleetOptions>();
+    auto* set = fleet->add_subcommand("set", "Set a fleet's region and commercial use");
+    set->add_option("name", fs->name, "Fleet name")->required();
+    set->add_option("--region", fs->region, "ISO 3166 code (\"\" for unknown)");
+    set->add_flag("--commercial-use", fs->commercial, "Its devices are used commercially");
+    set->add_flag("--non-commercial", fs->non_commercial, "Its devices are not used commercially");
+    fs->reg.add_to(set);
+    set->callback([fs, set] {
+        RegistryClient client(fs->reg.resolve());
+        nlohmann::json body = nlohmann::json::object();
+        if (set->count("--region") > 0) body["region"] = fs->region;
+        if (fs->commercial) body["commercial_use"] = true;
+        if (fs->non_commercial) body["commercial_use"] = false;
+        const auto f = client.call(net::Method::put, "/v1/fleets/" + url_encode(fs->name), body);
+        std::cout << "fleet " << field(f, "name") << ": region "
+                  << (field(f, "region").empty() ? "-" : field(f, "region")) << ", "
+                  << (f.value("commercial_use", false) ? "commercial" : "non-commercial") << "\n";
     });
     auto fl = std::make_shared<RegistryOptions>();
     auto* flist = fleet->add_subcommand("list", "List fleets");
     fl->add_to(flist);
     flist->callback([fl] {
         RegistryClient client(fl->resolve());
-        std::printf("%-24s %s\n", "FLEET", "DESCRIPTION");
+        std::printf("%-24s %-7s %-11s %s\n", "FLEET", "REGION", "USE", "DESCRIPTION");
         for (const auto& f : client.list_all("/v1/fleets")) {
-            std::printf("%-24s %s\n", field(f, "name").c_str(), field(f, "description").c_str());
+            std::printf("%-24s %-7s %-11s %s\n", field(f, "name").c_str(),
+                        field(f, "region").empty() ? "-" : field(f, "region").c_str(),
+                        f.value("commercial_use", false) ? "commercial" : "-",
+                        field(f, "description").c_str());
         }
     });
     auto to = std::make_shared<TokenOptions>();
@@ -153,6 +184,33 @@ void add_device_commands(CLI::App& app) {
             nlohmann::json{{"model", ref.ns + "/" + ref.model}, {"version", ref.version}});
         std::cout << "device " << field(d, "fleet") << "/" << field(d, "name") << " (" << id
                   << ") is to run " << release_text(d, "desired") << "\n";
+    });
+    auto dlab =
+        std::make_shared<std::tuple<RegistryOptions, std::string, std::vector<std::string>>>();
+    auto* label = devices->add_subcommand(
+        "label", "Set a device's labels (KEY=VALUE …; KEY- removes one), matched by rollouts");
+    label->add_option("device", std::get<1>(*dlab), "ID, FLEET/NAME or NAME")->required();
+    label->add_option("labels", std::get<2>(*dlab), "KEY=VALUE or KEY-")->required();
+    std::get<0>(*dlab).add_to(label);
+    label->callback([dlab] {
+        RegistryClient client(std::get<0>(*dlab).resolve());
+        const std::string id = device_id(client, std::get<1>(*dlab));
+        auto labels = client.call(net::Method::get, "/v1/devices/" + id)
+                          .value("labels", nlohmann::json::object());
+        for (const auto& l : std::get<2>(*dlab)) {
+            const auto eq = l.find('=');
+            if (eq != std::string::npos && eq > 0) {
+                labels[l.substr(0, eq)] = l.substr(eq + 1);
+            } else if (l.size() > 1 && l.back() == '-') {
+                labels.erase(l.substr(0, l.size() - 1));
+            } else {
+                throw UsageError("a label is KEY=VALUE, or KEY- to remove it: " + l);
+            }
+        }
+        const auto d = client.call(net::Method::put, "/v1/devices/" + id + "/labels",
+                                   nlohmann::json{{"labels", labels}});
+        std::cout << "device " << field(d, "fleet") << "/" << field(d, "name") << " labels "
+                  << d.value("labels", nlohmann::json::object()).dump() << "\n";
     });
 }
 

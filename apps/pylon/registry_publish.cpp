@@ -43,6 +43,7 @@ struct PublishOptions {
     std::string quantizer;
     std::string quantizer_version;
     std::uint64_t chunk_mb = 64;
+    bool draft = false;  // add the build to the draft; publish later
 };
 
 struct LocalFile {
@@ -203,22 +204,49 @@ void run_publish(const PublishOptions& o) {
     const auto bundle = unwrap(signing::sign_model(dir, key, mo), "signing the build's files");
     post_attestation(client, release_path + "/attestations", "model_signature", o.build, bundle);
 
-    // The namespace's delegated targets, with one target per file of this build.
+    if (o.draft) {
+        std::cout << "added build " << o.build << " to the draft of " << ref.ns << "/" << ref.model
+                  << "@" << ref.version
+                  << "; the next `pylon publish` without --draft publishes every build\n";
+        return;
+    }
+
+    // The namespace's delegated targets, with one target per file of every build of the release
+    // (builds added earlier with --draft included).
     tuf_client.refresh();
     const auto current = tuf_client.role_bytes(ref.ns);
     auto editor = current ? unwrap(tuf::TargetsEditor::from_bytes(*current), ref.ns + ".json")
                           : tuf::TargetsEditor::new_role();
     release = client.call(net::Method::get, release_path);
-    TargetCustom custom{
-        ref.ns,      ref.model, ref.version,    o.build,
-        opts.target, o.format,  o.quantization, release.value("license", nlohmann::json::object())};
-    for (const auto& f : files) {
-        tuf::TargetFile tf;
-        tf.length = f.size;
-        tf.hashes["sha256"] = signing::to_hex(f.digest);
-        tf.custom = target_custom_json(custom);
-        unwrap(editor.add_target(target_path(ref.ns, ref.model, ref.version, o.build, f.name),
-                                 std::move(tf)));
+    std::size_t builds = 0;
+    for (const auto& b : release.value("builds", nlohmann::json::array())) {
+        const auto& t = b.at("target");
+        BuildTarget target;
+        target.arch = t.at("arch").get<std::string>();
+        target.isa = t.value("isa", std::vector<std::string>{});
+        target.accelerator = t.value("accelerator", "none");
+        target.min_ram_mb = t.value("min_ram_mb", std::uint64_t{0});
+        const std::string name = b.at("name").get<std::string>();
+        TargetCustom custom{ref.ns,
+                            ref.model,
+                            ref.version,
+                            name,
+                            target,
+                            b.at("format").get<std::string>(),
+                            b.at("quantization").get<std::string>(),
+                            release.value("license", nlohmann::json::object())};
+        for (const auto& f : b.at("files")) {
+            std::string hex = f.at("digest").get<std::string>();
+            if (hex.rfind("sha256:", 0) == 0) hex = hex.substr(7);
+            tuf::TargetFile tf;
+            tf.length = f.at("size").get<std::uint64_t>();
+            tf.hashes["sha256"] = hex;
+            tf.custom = target_custom_json(custom);
+            unwrap(editor.add_target(
+                target_path(ref.ns, ref.model, ref.version, name, f.at("name").get<std::string>()),
+                std::move(tf)));
+        }
+        ++builds;
     }
     editor.set_expires(tuf::Time(std::chrono::floor<std::chrono::seconds>(
         std::chrono::system_clock::now() + std::chrono::days(365))));
@@ -227,8 +255,8 @@ void run_publish(const PublishOptions& o) {
     client.call(net::Method::post, release_path + "/publish",
                 nlohmann::json{{"targets_metadata", nlohmann::json::parse(role_json)}});
     std::cout << "published " << ref.ns << "/" << ref.model << "@" << ref.version << " (build "
-              << o.build << ", " << files.size() << " file(s)); " << ref.ns << ".json version "
-              << version << " signed by key " << key.key_id() << "\n";
+              << o.build << ", " << files.size() << " file(s); " << builds << " build(s) in all); "
+              << ref.ns << ".json version " << version << " signed by key " << key.key_id() << "\n";
 }
 
 }  // namespace
@@ -251,6 +279,9 @@ void add_publish_commands(CLI::App& app) {
         ->required()
         ->check(CLI::ExistingFile);
     p->add_option("--notes", o->notes, "Release notes");
+    p->add_flag("--draft", o->draft,
+                "Add the build to the draft release only; a later publish without --draft "
+                "publishes every build");
     p->add_option("--base-model-digest", o->base_model_digest,
                   "sha256:HEX of the base model (adds SLSA provenance)");
     p->add_option("--quantizer", o->quantizer, "Quantizer tool, e.g. llama.cpp");

@@ -201,11 +201,13 @@ Result<std::int64_t> release_id_of(pqxx::work& tx, const std::string& ns, const 
 }
 
 // Returns every device the rollout assigned (and that still has its release as desired) to its
-// previous release; members end rolled_back. The number of devices reassigned.
+// previous release; members end rolled_back (failed ones stay failed, for the record). The number
+// of devices reassigned.
 std::int64_t roll_back_members(pqxx::work& tx, std::int64_t rollout, std::int64_t release,
                                const std::string& actor) {
     const auto r = tx.exec_params(
-        "WITH m AS (UPDATE rollout_devices SET state = 'rolled_back', updated_at = now()"
+        "WITH m AS (UPDATE rollout_devices SET updated_at = now(),"
+        " state = CASE WHEN state = 'failed' THEN 'failed' ELSE 'rolled_back' END"
         " WHERE rollout_id = $1 AND state IN ('assigned', 'succeeded', 'failed')"
         " RETURNING device_id, previous_release_id)"
         " UPDATE devices d SET desired_release_id = m.previous_release_id, desired_set_at = now(),"

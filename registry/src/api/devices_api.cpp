@@ -109,20 +109,32 @@ Result<catalog::Device> authenticate_device(ApiContext& ctx, const http::Request
     return device;
 }
 
+// A release and its builds, read before the director document's transaction: the signer runs
+// inside that transaction and must not take a second pooled connection (under load every worker
+// could hold one and wait for another).
+struct ReleaseBuilds {
+    catalog::Release release;
+    std::vector<catalog::Build> builds;
+};
+
 // What the director names for a device: the best-fitting build of its desired release, or no
 // target with the reason.
-Result<signing::tuf::DirectorDocument> plan(ApiContext& ctx, const catalog::Device& d,
-                                            const std::optional<catalog::ReleaseName>& release) {
+Result<signing::tuf::DirectorDocument> plan(const catalog::Device& d,
+                                            const std::optional<catalog::ReleaseName>& release,
+                                            const std::optional<ReleaseBuilds>& known) {
     signing::tuf::DirectorDocument doc;
     doc.device = {d.id, d.fleet, d.name};
     if (!release) {
         doc.note = "no release is assigned to this device";
         return doc;
     }
+    if (!known || known->release.id != release->id) {
+        // The assignment changed after it was read: the caller reads it again.
+        return Error(Errc::conflict, "the device's assignment changed while its document was made");
+    }
     const std::string name = release->ns + "/" + release->model + " " + release->version;
-    PYLON_TRY_ASSIGN(auto rel,
-                     ctx.catalog.get_release(release->ns, release->model, release->version));
-    PYLON_TRY_ASSIGN(auto builds, ctx.catalog.list_builds(rel.id));
+    const catalog::Release& rel = known->release;
+    const auto& builds = known->builds;
     std::string why;
     const catalog::Build* best = best_build(builds, d.hardware, &why);
     if (best == nullptr) {
@@ -138,6 +150,15 @@ Result<signing::tuf::DirectorDocument> plan(ApiContext& ctx, const catalog::Devi
         }
     }
     return doc;
+}
+
+Result<std::optional<ReleaseBuilds>> read_release_builds(
+    ApiContext& ctx, const std::optional<catalog::ReleaseName>& release) {
+    if (!release) return std::optional<ReleaseBuilds>();
+    PYLON_TRY_ASSIGN(auto rel,
+                     ctx.catalog.get_release(release->ns, release->model, release->version));
+    PYLON_TRY_ASSIGN(auto builds, ctx.catalog.list_builds(rel.id));
+    return std::optional(ReleaseBuilds{std::move(rel), std::move(builds)});
 }
 
 }  // namespace
@@ -185,19 +206,27 @@ DirectorAnswer director_answer(ApiContext& ctx, const http::Request& req, bool m
             return Error(Errc::unavailable, "this registry has no director key");
         }
         PYLON_TRY_ASSIGN(auto d, authenticate_device(ctx, req));
+        PYLON_TRY_ASSIGN(auto known, read_release_builds(ctx, d.desired));
         // Read before the document: a change committed after this read wakes the request.
         const std::uint64_t generation =
             ctx.director_watch != nullptr ? ctx.director_watch->generation(d.id) : 0;
         const catalog::Catalog::DirectorSigner sign =
             [&](std::int64_t version, catalog::Timestamp expires,
                 const std::optional<catalog::ReleaseName>& release) -> Result<std::string> {
-            PYLON_TRY_ASSIGN(auto doc, plan(ctx, d, release));
+            PYLON_TRY_ASSIGN(auto doc, plan(d, release, known));
             doc.version = version;
             doc.expires = std::chrono::time_point_cast<std::chrono::seconds>(expires);
             return signing::tuf::sign_director_document(doc, *ctx.director_key);
         };
-        PYLON_TRY_ASSIGN(auto doc,
-                         ctx.catalog.director_document(d.id, ctx.director_lifetime, sign));
+        auto issued = ctx.catalog.director_document(d.id, ctx.director_lifetime, sign);
+        for (int attempt = 0;
+             !issued && attempt < 3 && issued.error().code() == make_error_code(Errc::conflict);
+             ++attempt) {
+            PYLON_TRY_ASSIGN(d, ctx.catalog.get_device(d.id));
+            PYLON_TRY_ASSIGN(known, read_release_builds(ctx, d.desired));
+            issued = ctx.catalog.director_document(d.id, ctx.director_lifetime, sign);
+        }
+        PYLON_TRY_ASSIGN(auto doc, std::move(issued));
         const std::string etag = "\"" + std::to_string(doc.version) + "\"";
         http::Response res = http::Response::empty(304);
         if (const auto inm = req.headers.get("If-None-Match"); inm && none_match(*inm, etag)) {
