@@ -140,6 +140,12 @@ Rollout read_rollout(const pqxx::row& row) {
     return r;
 }
 
+Result<void> require_rollout(pqxx::work& tx, std::int64_t id) {
+    const auto exists = tx.exec_params("SELECT 1 FROM rollouts WHERE id = $1", id);
+    if (exists.empty()) return Error(Errc::not_found, fmt::format("rollout {} not found", id));
+    return {};
+}
+
 // The rollout with its waves and their counts.
 Result<Rollout> load_rollout(pqxx::work& tx, std::int64_t id, bool lock = false) {
     const auto r = tx.exec_params(
@@ -591,8 +597,7 @@ Result<Page<RolloutDevice>> PostgresCatalog::list_rollout_devices(
     std::int64_t id, const std::optional<std::string>& state, const PageRequest& page) {
     PYLON_TRY_ASSIGN(const auto bounds, page_bounds(page));
     return transact("listing rollout devices", [&](pqxx::work& tx) -> Result<Page<RolloutDevice>> {
-        const auto exists = tx.exec_params("SELECT 1 FROM rollouts WHERE id = $1", id);
-        if (exists.empty()) return Error(Errc::not_found, fmt::format("rollout {} not found", id));
+        PYLON_TRY(require_rollout(tx, id));
         const auto r = tx.exec_params(
             "SELECT rd.device_id, d.name, rd.wave, rd.state, pr.id, pn.name, pm.name, pr.version,"
             " rd.reason, rd.updated_at FROM rollout_devices rd JOIN devices d ON d.id = "
@@ -627,8 +632,7 @@ Result<Page<RolloutEvent>> PostgresCatalog::list_rollout_events(std::int64_t id,
                                                                 const PageRequest& page) {
     PYLON_TRY_ASSIGN(const auto bounds, page_bounds(page));
     return transact("listing rollout events", [&](pqxx::work& tx) -> Result<Page<RolloutEvent>> {
-        const auto exists = tx.exec_params("SELECT 1 FROM rollouts WHERE id = $1", id);
-        if (exists.empty()) return Error(Errc::not_found, fmt::format("rollout {} not found", id));
+        PYLON_TRY(require_rollout(tx, id));
         const auto r = tx.exec_params(
             "SELECT id, at, kind, actor, details::text FROM rollout_events WHERE rollout_id = $1"
             " AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
