@@ -3,10 +3,12 @@
 # one pylon-registry (PostgreSQL on the same machine), in two modes, one after the other:
 #   long poll  (--long-poll 25): idle requests/s, the registry's CPU, and the time for the whole
 #              fleet to converge on a new release (rollout in one wave of 100%);
-#   plain poll (--long-poll 0 --poll-interval POLL, default 5 s): requests/s, p99 latency of the
+#   plain poll (--long-poll 0 --poll-interval POLL, default 30 s): requests/s, p99 latency of the
 #              director endpoint (client side, every request), the registry's CPU, and convergence.
 # Each mode runs a fresh fleet of its own (fleet bench-long / bench-plain). CPU is the registry's
-# utime+stime over a WINDOW-second idle window (default 30) from /proc/PID/stat; PostgreSQL's
+# utime+stime over a WINDOW-second idle window (default 50, starting 40 s after convergence so
+# that the reports of the update are all in and long polls run their steady cycle) from
+# /proc/PID/stat; PostgreSQL's
 # backends are measured the same way. Run under pg_virtualenv:
 #   pg_virtualenv -t -v 15 bench/fleet/run_fleet_bench.sh
 # Output: OUT/summary.md (default build/bench-fleet).
@@ -15,10 +17,10 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="${PYLON_BIN:-$ROOT/build/bin}"
 OUT="${OUT:-$ROOT/build/bench-fleet}"
 DEVICES="${DEVICES:-10000}"
-WINDOW="${WINDOW:-30}"
-POLL="${POLL:-5}"
+WINDOW="${WINDOW:-50}"
+POLL="${POLL:-30}"
 MODELS="$ROOT/tests/data/runtime"
-export PYLON_REGISTRY_MAX_CONNECTIONS=$((DEVICES * 2 + 1000))
+export PYLON_REGISTRY_MAX_CONNECTIONS=$((DEVICES + 2000))
 source "$ROOT/tests/registry_e2e/lib.sh"
 start_registry "$BIN" "$OUT/work"
 source "$ROOT/tests/agent_e2e/lib.sh"
@@ -81,7 +83,7 @@ run_mode() {  # NAME SIM_ARGS...
     [[ "$(sim_field "$status" 's["enrolled"]')" == "$DEVICES" ]] || { cat "$status"; fail "enrolment"; }
     local first second
     first=$(converge "bench-$name" 1.0.0 "$status")
-    sleep 5
+    sleep 40
     # The idle window: requests, latency samples and CPU.
     local r0 c0 p0 pg t1 r1 c1 p1
     r0=$(sim_field "$status" 's["director_requests"]')
@@ -91,7 +93,7 @@ run_mode() {  # NAME SIM_ARGS...
     r1=$(sim_field "$status" 's["director_requests"]')
     c1=$(cpu_ticks "$registry_pid"); p1=$(cpu_ticks $pg); t1=$(date +%s.%N)
     local lat
-    lat=$(sim_field "$status" 's["director_latency_ms"]')
+    lat=$(sim_field "$status" 's["director_latency_ms"]')  # every non-waiting request so far
     second=$(converge "bench-$name" 1.1.0 "$status")
     local errors
     errors=$(sim_field "$status" 's["errors"]')

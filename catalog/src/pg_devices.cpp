@@ -425,25 +425,33 @@ Result<DirectorDocument> PostgresCatalog::director_document(std::int64_t device_
     return transact(
         fmt::format("issuing the director document of device {}", device_id),
         [&](pqxx::work& tx) -> Result<DirectorDocument> {
-            const auto r = tx.exec_params(
-                "SELECT director_version, director_document, director_expires_at,"
-                " director_release_id, desired_release_id,"
-                " director_expires_at - now() > $2 * interval '1 second' / 2"
-                " AND director_expires_at <= now() + $2 * interval '1 second'"
-                " FROM devices WHERE id = $1 AND revoked_at IS NULL FOR UPDATE",
-                device_id, static_cast<std::int64_t>(lifetime.count()));
-            if (r.empty()) {
-                return Error(Errc::not_found, fmt::format("device {} not found", device_id));
-            }
-            const auto& row = r[0];
-            const auto desired =
-                row[4].is_null() ? std::optional<std::int64_t>() : row[4].as<std::int64_t>();
-            const auto named =
-                row[3].is_null() ? std::optional<std::int64_t>() : row[3].as<std::int64_t>();
-            const bool fresh = !row[5].is_null() && row[5].as<bool>();
-            if (!row[1].is_null() && fresh && desired == named) {
-                return DirectorDocument{row[0].as<std::int64_t>(), row[1].as<std::string>(),
-                                        to_timestamp(row[2]), named};
+            // First without a lock: serving the stored document is then a read-only
+            // transaction (no row lock, no WAL, no commit flush) — what almost every poll of a
+            // large fleet is. Only a document to re-issue takes the row lock, and is checked
+            // again under it.
+            std::optional<std::int64_t> desired;
+            for (const bool lock : {false, true}) {
+                const auto r = tx.exec_params(
+                    std::string("SELECT director_version, director_document, director_expires_at,"
+                                " director_release_id, desired_release_id,"
+                                " director_expires_at - now() > $2 * interval '1 second' / 2"
+                                " AND director_expires_at <= now() + $2 * interval '1 second'"
+                                " FROM devices WHERE id = $1 AND revoked_at IS NULL") +
+                        (lock ? " FOR UPDATE" : ""),
+                    device_id, static_cast<std::int64_t>(lifetime.count()));
+                if (r.empty()) {
+                    return Error(Errc::not_found, fmt::format("device {} not found", device_id));
+                }
+                const auto& row = r[0];
+                desired =
+                    row[4].is_null() ? std::optional<std::int64_t>() : row[4].as<std::int64_t>();
+                const auto named =
+                    row[3].is_null() ? std::optional<std::int64_t>() : row[3].as<std::int64_t>();
+                const bool fresh = !row[5].is_null() && row[5].as<bool>();
+                if (!row[1].is_null() && fresh && desired == named) {
+                    return DirectorDocument{row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                                            to_timestamp(row[2]), named};
+                }
             }
             std::optional<ReleaseName> release;
             if (desired) {
