@@ -206,13 +206,17 @@ DirectorAnswer director_answer(ApiContext& ctx, const http::Request& req, bool m
             return Error(Errc::unavailable, "this registry has no director key");
         }
         PYLON_TRY_ASSIGN(auto d, authenticate_device(ctx, req));
-        PYLON_TRY_ASSIGN(auto known, read_release_builds(ctx, d.desired));
+        // The release's builds are read only when a document must be signed (the signer says
+        // so with a conflict): a poll answered with the stored document costs no more queries.
+        std::optional<ReleaseBuilds> known;
+        std::optional<catalog::ReleaseName> wanted;  // the release the signer asked for
         // Read before the document: a change committed after this read wakes the request.
         const std::uint64_t generation =
             ctx.director_watch != nullptr ? ctx.director_watch->generation(d.id) : 0;
         const catalog::Catalog::DirectorSigner sign =
             [&](std::int64_t version, catalog::Timestamp expires,
                 const std::optional<catalog::ReleaseName>& release) -> Result<std::string> {
+            wanted = release;
             PYLON_TRY_ASSIGN(auto doc, plan(d, release, known));
             doc.version = version;
             doc.expires = std::chrono::time_point_cast<std::chrono::seconds>(expires);
@@ -222,8 +226,7 @@ DirectorAnswer director_answer(ApiContext& ctx, const http::Request& req, bool m
         for (int attempt = 0;
              !issued && attempt < 3 && issued.error().code() == make_error_code(Errc::conflict);
              ++attempt) {
-            PYLON_TRY_ASSIGN(d, ctx.catalog.get_device(d.id));
-            PYLON_TRY_ASSIGN(known, read_release_builds(ctx, d.desired));
+            PYLON_TRY_ASSIGN(known, read_release_builds(ctx, wanted));
             issued = ctx.catalog.director_document(d.id, ctx.director_lifetime, sign);
         }
         PYLON_TRY_ASSIGN(auto doc, std::move(issued));
