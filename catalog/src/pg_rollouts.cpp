@@ -1,12 +1,7 @@
-// PostgresCatalog: rollouts in waves, their orchestration step, fleet rollbacks and licence
-// acceptances.
-//
-// A rollout's devices are fixed at creation (rollout_devices): each compatible one in a wave,
-// each incompatible one with its reason. Starting a wave sets the desired release of its devices
-// (remembering the previous one) and notifies the director; device reports move a member to
-// succeeded or failed (rollout_device_reported); advance_rollouts() compares each running wave's
-// counts with its thresholds. Every rollout state change writes a rollout event and an audit
-// entry in the same transaction.
+// PostgresCatalog: rollout creation (selection, waves, licence checks), listing, manual
+// transitions and licence acceptances, and the steps rollouts_internal.h shares with the
+// orchestrator (pg_rollout_orchestrator.cpp). Every rollout state change writes a rollout event
+// and an audit entry in the same transaction.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -18,9 +13,10 @@
 
 #include "pg_catalog.h"
 #include "pylon/catalog/errors.h"
+#include "rollouts_internal.h"
 
 namespace pylon::catalog {
-namespace {
+namespace rollouts {
 
 using Json = nlohmann::json;
 
@@ -39,79 +35,6 @@ void rollout_event(pqxx::work& tx, std::int64_t rollout, const std::string& kind
         "INSERT INTO audit_log (actor, action, target, details) VALUES ($1, $2, $3, $4::jsonb)",
         actor.empty() ? std::string("orchestrator") : actor, "rollout." + kind,
         "rollout/" + std::to_string(rollout), details.dump());
-}
-
-// A stable pseudo-random order of a rollout's devices (splitmix64 of both ids): waves are a
-// spread of the fleet, not its oldest devices first.
-std::uint64_t spread(std::int64_t rollout, std::int64_t device) {
-    std::uint64_t z =
-        (static_cast<std::uint64_t>(rollout) << 40) ^ static_cast<std::uint64_t>(device);
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-// Whether a device's labels (JSON object) satisfy a selector: every key present with the value,
-// or one of the values of a list.
-bool matches(const Json& selector, const Json& labels) {
-    for (const auto& [key, want] : selector.items()) {
-        const auto it = labels.find(key);
-        if (it == labels.end() || !it->is_string()) return false;
-        const std::string have = it->get<std::string>();
-        if (want.is_string()) {
-            if (have != want.get<std::string>()) return false;
-        } else {
-            bool any = false;
-            for (const auto& w : want) any = any || (w.is_string() && w.get<std::string>() == have);
-            if (!any) return false;
-        }
-    }
-    return true;
-}
-
-Result<Json> parse_selector(const std::string& text) {
-    const Json j = Json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        return Error(Errc::invalid_argument, "a selector is a JSON object of label: value");
-    }
-    for (const auto& [k, v] : j.items()) {
-        const bool list =
-            v.is_array() && !v.empty() &&
-            std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_string(); });
-        if (k.empty() || (!v.is_string() && !list)) {
-            return Error(Errc::invalid_argument,
-                         "selector: label " + k + " must be a string or a list of strings");
-        }
-    }
-    return j;
-}
-
-Result<void> check_waves(const std::vector<WaveSpec>& waves) {
-    if (waves.empty() || waves.size() > 20) {
-        return Error(Errc::invalid_argument, "a rollout has 1 to 20 waves");
-    }
-    for (std::size_t i = 0; i < waves.size(); ++i) {
-        const auto& w = waves[i];
-        const std::string at = fmt::format("wave {}: ", i + 1);
-        if (w.percent.has_value() == w.count.has_value()) {
-            return Error(Errc::invalid_argument, at + "give either a percentage or a count");
-        }
-        if (w.percent && (*w.percent < 1 || *w.percent > 100)) {
-            return Error(Errc::invalid_argument, at + "a percentage is 1 to 100");
-        }
-        if (w.count && *w.count < 1) {
-            return Error(Errc::invalid_argument, at + "a count is at least 1");
-        }
-        if (!(w.success_threshold >= 0 && w.success_threshold <= 1) ||
-            !(w.failure_threshold >= 0 && w.failure_threshold <= 1)) {
-            return Error(Errc::invalid_argument, at + "thresholds are between 0 and 1");
-        }
-        if (w.soak_seconds < 0 || w.soak_seconds > 30 * 86400) {
-            return Error(Errc::invalid_argument, at + "a soak time is 0 to 30 days");
-        }
-    }
-    return {};
 }
 
 constexpr const char* kRolloutSelect =
@@ -147,7 +70,7 @@ Result<void> require_rollout(pqxx::work& tx, std::int64_t id) {
 }
 
 // The rollout with its waves and their counts.
-Result<Rollout> load_rollout(pqxx::work& tx, std::int64_t id, bool lock = false) {
+Result<Rollout> load_rollout(pqxx::work& tx, std::int64_t id, bool lock) {
     const auto r = tx.exec_params(
         std::string(kRolloutSelect) + "WHERE r.id = $1" + (lock ? " FOR UPDATE OF r" : ""), id);
     if (r.empty()) return Error(Errc::not_found, fmt::format("rollout {} not found", id));
@@ -253,157 +176,89 @@ void end_rollout(pqxx::work& tx, const Rollout& r, const std::string& actor,
     rollout_event(tx, r.id, rollback ? "rolled_back" : "aborted", actor, details);
 }
 
-bool in_window(const std::optional<std::pair<std::int32_t, std::int32_t>>& window,
-               std::int32_t minute) {
-    if (!window) return true;
-    const auto [start, end] = *window;
-    if (start == end) return true;
-    return start < end ? (minute >= start && minute < end) : (minute >= start || minute < end);
+}  // namespace rollouts
+
+namespace {
+
+using Json = nlohmann::json;
+using namespace rollouts;
+
+// A stable pseudo-random order of a rollout's devices (splitmix64 of both ids): waves are a
+// spread of the fleet, not its oldest devices first.
+std::uint64_t spread(std::int64_t rollout, std::int64_t device) {
+    std::uint64_t z =
+        (static_cast<std::uint64_t>(rollout) << 40) ^ static_cast<std::uint64_t>(device);
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
 }
 
-// One orchestration step of a running rollout (locked). True when something changed.
-bool step(pqxx::work& tx, Rollout& r) {
-    const auto now_minute = tx.exec(
-        "SELECT (extract(hour FROM now() AT TIME ZONE 'UTC') * 60 +"
-        " extract(minute FROM now() AT TIME ZONE 'UTC'))::int");
-    const std::int32_t minute = now_minute[0][0].as<std::int32_t>();
-    bool changed = false;
-    for (auto& w : r.waves) {
-        if (w.state == "succeeded") continue;
-        const Json where = {{"wave", w.position + 1}};
-        if (w.state == "pending") {
-            if (!in_window(r.window, minute)) return changed;
-            tx.exec_params(
-                "UPDATE rollout_waves SET state = 'running', started_at = now()"
-                " WHERE rollout_id = $1 AND position = $2",
-                r.id, w.position);
-            // Assign: remember what each device had (desired, else what it runs).
-            const auto members = tx.exec_params(
-                "UPDATE rollout_devices rd SET state = 'assigned', updated_at = now(),"
-                " previous_release_id = coalesce(d.desired_release_id, d.current_release_id)"
-                " FROM devices d WHERE d.id = rd.device_id AND rd.rollout_id = $1 AND rd.wave = $2"
-                " AND rd.state = 'pending' AND d.revoked_at IS NULL RETURNING rd.device_id",
-                r.id, w.position);
-            for (const auto& m : members) {
-                const auto device = m[0].as<std::int64_t>();
-                tx.exec_params(
-                    "UPDATE devices SET desired_release_id = $2, desired_set_at = now(),"
-                    " desired_set_by = $3 WHERE id = $1",
-                    device, r.release.id, fmt::format("rollout {}", r.id));
-                notify_director(tx, device);
-                add_device_event(tx, device, "assigned",
-                                 Json{{"release", release_name(r.release.ns, r.release.model,
-                                                               r.release.version)},
-                                      {"by", fmt::format("rollout {}", r.id)}}
-                                     .dump(),
-                                 r.id);
-            }
-            tx.exec_params(
-                "UPDATE rollout_devices SET state = 'failed', reason = 'the device was revoked',"
-                " updated_at = now() WHERE rollout_id = $1 AND wave = $2 AND state = 'pending'",
-                r.id, w.position);
-            Json d = where;
-            d["devices"] = members.size();
-            rollout_event(tx, r.id, "wave_started", "", d);
-            changed = true;
-            // Counts changed: reload them next step.
-            return changed;
+// Whether a device's labels (JSON object) satisfy a selector: every key present with the value,
+// or one of the values of a list.
+bool matches(const Json& selector, const Json& labels) {
+    for (const auto& [key, want] : selector.items()) {
+        const auto it = labels.find(key);
+        if (it == labels.end() || !it->is_string()) return false;
+        const std::string have = it->get<std::string>();
+        if (want.is_string()) {
+            if (have != want.get<std::string>()) return false;
+        } else {
+            bool any = false;
+            for (const auto& w : want) any = any || (w.is_string() && w.get<std::string>() == have);
+            if (!any) return false;
         }
-        const double total = static_cast<double>(std::max<std::int64_t>(w.devices, 1));
-        const double failed = static_cast<double>(w.failed);
-        if (w.failed > 0 && failed / total > w.spec.failure_threshold) {
-            const std::string reason =
-                fmt::format("wave {}: {} of {} devices failed (failure threshold {:.0f}%)",
-                            w.position + 1, w.failed, w.devices, w.spec.failure_threshold * 100);
-            end_rollout(tx, r, "", reason, r.auto_rollback);
-            return true;
-        }
-        const bool reached =
-            w.devices == 0 || static_cast<double>(w.succeeded) / total >= w.spec.success_threshold;
-        if (w.state == "running") {
-            if (!reached) return changed;
-            if (w.spec.soak_seconds > 0) {
-                tx.exec_params(
-                    "UPDATE rollout_waves SET state = 'soaking',"
-                    " soak_until = now() + $3 * interval '1 second'"
-                    " WHERE rollout_id = $1 AND position = $2",
-                    r.id, w.position, w.spec.soak_seconds);
-                Json d = where;
-                d["soak_seconds"] = w.spec.soak_seconds;
-                d["succeeded"] = w.succeeded;
-                rollout_event(tx, r.id, "wave_soaking", "", d);
-                return true;
-            }
-        } else if (w.state == "soaking") {
-            const auto due = tx.exec_params(
-                "SELECT soak_until <= now() FROM rollout_waves WHERE rollout_id = $1 AND position "
-                "= $2",
-                r.id, w.position);
-            if (!due[0][0].as<bool>()) return changed;
-            if (!reached) {
-                // Devices failed or left during the soak: back to waiting for the threshold.
-                tx.exec_params(
-                    "UPDATE rollout_waves SET state = 'running', soak_until = NULL"
-                    " WHERE rollout_id = $1 AND position = $2",
-                    r.id, w.position);
-                return true;
-            }
-        }
-        tx.exec_params(
-            "UPDATE rollout_waves SET state = 'succeeded', finished_at = now()"
-            " WHERE rollout_id = $1 AND position = $2",
-            r.id, w.position);
-        Json d = where;
-        d["succeeded"] = w.succeeded;
-        d["failed"] = w.failed;
-        d["devices"] = w.devices;
-        rollout_event(tx, r.id, "wave_succeeded", "", d);
-        w.state = "succeeded";
-        changed = true;
     }
-    // Every wave succeeded.
-    tx.exec_params(
-        "UPDATE rollouts SET state = 'completed', updated_at = now(), finished_at = now()"
-        " WHERE id = $1",
-        r.id);
-    tx.exec_params("UPDATE rollout_devices SET active = false WHERE rollout_id = $1", r.id);
-    rollout_event(tx, r.id, "completed", "", Json::object());
     return true;
+}
+
+Result<Json> parse_selector(const std::string& text) {
+    const Json j = Json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        return Error(Errc::invalid_argument, "a selector is a JSON object of label: value");
+    }
+    for (const auto& [k, v] : j.items()) {
+        const bool list =
+            v.is_array() && !v.empty() &&
+            std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_string(); });
+        if (k.empty() || (!v.is_string() && !list)) {
+            return Error(Errc::invalid_argument,
+                         "selector: label " + k + " must be a string or a list of strings");
+        }
+    }
+    return j;
+}
+
+Result<void> check_waves(const std::vector<WaveSpec>& waves) {
+    if (waves.empty() || waves.size() > 20) {
+        return Error(Errc::invalid_argument, "a rollout has 1 to 20 waves");
+    }
+    for (std::size_t i = 0; i < waves.size(); ++i) {
+        const auto& w = waves[i];
+        const std::string at = fmt::format("wave {}: ", i + 1);
+        if (w.percent.has_value() == w.count.has_value()) {
+            return Error(Errc::invalid_argument, at + "give either a percentage or a count");
+        }
+        if (w.percent && (*w.percent < 1 || *w.percent > 100)) {
+            return Error(Errc::invalid_argument, at + "a percentage is 1 to 100");
+        }
+        if (w.count && *w.count < 1) {
+            return Error(Errc::invalid_argument, at + "a count is at least 1");
+        }
+        if (!(w.success_threshold >= 0 && w.success_threshold <= 1) ||
+            !(w.failure_threshold >= 0 && w.failure_threshold <= 1)) {
+            return Error(Errc::invalid_argument, at + "thresholds are between 0 and 1");
+        }
+        if (w.soak_seconds < 0 || w.soak_seconds > 30 * 86400) {
+            return Error(Errc::invalid_argument, at + "a soak time is 0 to 30 days");
+        }
+    }
+    return {};
 }
 
 }  // namespace
 
-Result<void> rollout_device_reported(pqxx::work& tx, std::int64_t device_id,
-                                     const DeviceReport& report) {
-    const auto m = tx.exec_params(
-        "SELECT rd.rollout_id, rd.state, r.release_id FROM rollout_devices rd"
-        " JOIN rollouts r ON r.id = rd.rollout_id"
-        " WHERE rd.device_id = $1 AND rd.active AND rd.state IN ('assigned', 'succeeded', "
-        "'failed')",
-        device_id);
-    if (m.empty()) return {};
-    const auto rollout = m[0][0].as<std::int64_t>();
-    const auto state = m[0][1].as<std::string>();
-    const auto release = m[0][2].as<std::int64_t>();
-    std::string next = state;
-    std::string reason;
-    if (report.update_state == "healthy" && report.current_release_id == release) {
-        next = "succeeded";
-    } else if (state == "assigned" && report.current_release_id != release &&
-               (report.update_state == "failed" || report.update_state == "rolled_back" ||
-                !report.error.empty())) {
-        next = "failed";
-        reason = report.error.empty() ? "the update failed (" + report.update_state + ")"
-                                      : report.error.substr(0, 1000);
-    }
-    if (next == state) return {};
-    tx.exec_params(
-        "UPDATE rollout_devices SET state = $3, reason = $4, updated_at = now()"
-        " WHERE rollout_id = $1 AND device_id = $2",
-        rollout, device_id, next, reason);
-    add_device_event(tx, device_id, "rollout_" + next, Json{{"reason", reason}}.dump(), rollout);
-    return {};
-}
+using namespace rollouts;
 
 Result<Rollout> PostgresCatalog::create_rollout(const RolloutSpec& spec) {
     PYLON_TRY(check_waves(spec.waves));
@@ -691,130 +546,6 @@ Result<Rollout> PostgresCatalog::abort_rollout(std::int64_t id, const std::strin
         end_rollout(tx, r, actor, reason.empty() ? "aborted by " + actor : reason, rollback);
         return load_rollout(tx, id);
     });
-}
-
-Result<std::int64_t> PostgresCatalog::advance_rollouts() {
-    PYLON_TRY_ASSIGN(
-        const auto ids,
-        transact("finding running rollouts",
-                 [&](pqxx::work& tx) -> Result<std::vector<std::int64_t>> {
-                     std::vector<std::int64_t> out;
-                     for (const auto& row :
-                          tx.exec("SELECT id FROM rollouts WHERE state = 'running' ORDER BY id")) {
-                         out.push_back(row[0].as<std::int64_t>());
-                     }
-                     return out;
-                 }));
-    std::int64_t changed = 0;
-    for (const auto id : ids) {
-        auto one =
-            transact(fmt::format("advancing rollout {}", id), [&](pqxx::work& tx) -> Result<bool> {
-                // Another replica's orchestrator holds it: skip this time.
-                const auto locked = tx.exec_params(
-                    "SELECT state FROM rollouts WHERE id = $1"
-                    " FOR UPDATE SKIP LOCKED",
-                    id);
-                if (locked.empty() || locked[0][0].as<std::string>() != "running") {
-                    return false;
-                }
-                bool any = false;
-                for (int i = 0; i < 8; ++i) {  // a few steps per call
-                    PYLON_TRY_ASSIGN(auto r, load_rollout(tx, id));
-                    if (r.state != "running" || !step(tx, r)) break;
-                    any = true;
-                }
-                return any;
-            });
-        if (!one) return std::move(one).error();
-        if (*one) ++changed;
-    }
-    return changed;
-}
-
-Result<FleetRollback> PostgresCatalog::rollback_fleet(const std::string& fleet,
-                                                      const std::optional<std::string>& version,
-                                                      const std::string& actor) {
-    return transact(
-        fmt::format("rolling back fleet {}", fleet), [&](pqxx::work& tx) -> Result<FleetRollback> {
-            const auto f = tx.exec_params("SELECT id FROM fleets WHERE name = $1", fleet);
-            if (f.empty()) return Error(Errc::not_found, fmt::format("fleet {} not found", fleet));
-            const auto fid = f[0][0].as<std::int64_t>();
-            const auto latest = tx.exec_params(
-                "SELECT id FROM rollouts WHERE fleet_id = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
-                fid);
-            if (latest.empty()) {
-                return Error(Errc::not_found,
-                             fmt::format("fleet {} has had no rollout to roll back", fleet));
-            }
-            PYLON_TRY_ASSIGN(const auto r, load_rollout(tx, latest[0][0].as<std::int64_t>()));
-            FleetRollback out;
-            out.rollout_id = r.id;
-            const std::string reason =
-                version ? fmt::format("fleet rollback to {} by {}", *version, actor)
-                        : fmt::format("fleet rollback by {}", actor);
-            if (!version) {
-                if (r.state == "rolled_back") {
-                    return Error(Errc::invalid_state,
-                                 fmt::format("rollout {} of fleet {} is rolled back already; "
-                                             "name a version (--to) to go further back",
-                                             r.id, fleet));
-                }
-                if (active_state(r.state)) {
-                    end_rollout(tx, r, actor, reason, true);
-                } else {
-                    const std::int64_t moved = roll_back_members(tx, r.id, r.release.id, actor);
-                    tx.exec_params(
-                        "UPDATE rollouts SET state = 'rolled_back', reason = $2, updated_at = now()"
-                        " WHERE id = $1",
-                        r.id, reason);
-                    rollout_event(
-                        tx, r.id, "rolled_back", actor,
-                        {{"from", r.state}, {"reason", reason}, {"devices_rolled_back", moved}});
-                }
-                const auto n = tx.exec_params(
-                    "SELECT count(*) FROM device_events WHERE rollout_id = $1 AND kind = "
-                    "'rolled_back'",
-                    r.id);
-                out.devices = n[0][0].as<std::int64_t>();
-                return out;
-            }
-            PYLON_TRY_ASSIGN(const auto target,
-                             release_id_of(tx, r.release.ns, r.release.model, *version));
-            if (active_state(r.state)) {
-                end_rollout(tx, r, actor, reason, false);
-            } else if (r.state == "completed") {
-                tx.exec_params(
-                    "UPDATE rollouts SET state = 'rolled_back', reason = $2, updated_at = now()"
-                    " WHERE id = $1",
-                    r.id, reason);
-                rollout_event(tx, r.id, "rolled_back", actor,
-                              {{"from", r.state}, {"reason", reason}});
-            }
-            const auto moved = tx.exec_params(
-                "UPDATE devices d SET desired_release_id = $2, desired_set_at = now(),"
-                " desired_set_by = $3 FROM releases cur"
-                " WHERE d.fleet_id = $1 AND d.revoked_at IS NULL AND cur.id = d.desired_release_id"
-                " AND cur.model_id = (SELECT model_id FROM releases WHERE id = $2)"
-                " AND d.desired_release_id <> $2 RETURNING d.id",
-                fid, target, actor);
-            for (const auto& row : moved) {
-                const auto device = row[0].as<std::int64_t>();
-                notify_director(tx, device);
-                add_device_event(
-                    tx, device, "assigned",
-                    Json{{"release", release_name(r.release.ns, r.release.model, *version)},
-                         {"by", actor},
-                         {"fleet_rollback", true}}
-                        .dump(),
-                    r.id);
-            }
-            tx.exec_params(
-                "UPDATE rollout_devices SET state = 'rolled_back', updated_at = now()"
-                " WHERE rollout_id = $1 AND state IN ('assigned', 'succeeded', 'failed')",
-                r.id);
-            out.devices = static_cast<std::int64_t>(moved.size());
-            return out;
-        });
 }
 
 Result<LicenseAcceptance> PostgresCatalog::accept_license(const std::string& ns,

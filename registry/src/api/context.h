@@ -128,6 +128,12 @@ void add_blob_routes(http::Router& router, ApiContext& ctx);
 void add_tuf_routes(http::Router& router, ApiContext& ctx);
 void add_device_routes(http::Router& router, ApiContext& ctx);
 void add_rollout_routes(http::Router& router, ApiContext& ctx);
+void add_director_routes(http::Router& router, ApiContext& ctx);
+
+// The device of "Authorization: Bearer pyd_…" (Errc::unauthorized for an unknown or revoked
+// credential).
+[[nodiscard]] Result<catalog::Device> authenticate_device(ApiContext& ctx,
+                                                          const http::Request& req);
 
 // The build that fits a device's hardware probe (JSON text) best, by the shared rule of
 // common/hardware_fit.h; nullptr when none does, and then *why (when given) names each build's

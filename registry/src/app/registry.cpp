@@ -224,6 +224,7 @@ Result<void> Registry::start() {
     api::add_tuf_routes(*router, *d.ctx);
     api::add_device_routes(*router, *d.ctx);
     api::add_rollout_routes(*router, *d.ctx);
+    api::add_director_routes(*router, *d.ctx);
 
     http::Hooks hooks;
     hooks.metrics = &d.metrics;
