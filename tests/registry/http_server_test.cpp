@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -401,7 +402,7 @@ TEST_CASE("Server deferred routes answer later from any thread, without holding 
     using pylon::registry::http::Responder;
     // Parked responders, answered by the test; more of them than the 4 worker threads.
     std::mutex mutex;
-    std::vector<Responder> parked;
+    std::map<int, Responder> parked;  // by the request's number
     std::atomic<bool> stop_hook{false};
     auto router = std::make_shared<Router>();
     router->add_deferred("GET", "/wait/{n}", [&](Request& r, Responder responder) {
@@ -411,14 +412,14 @@ TEST_CASE("Server deferred routes answer later from any thread, without holding 
         }
         if (r.param("n") == "forgotten") return;  // dropped without an answer: 500
         std::lock_guard lock(mutex);
-        parked.push_back(std::move(responder));
+        parked.emplace(std::stoi(r.param("n")), std::move(responder));
     });
     router->add("GET", "/plain", [](Request&) { return Response::text(200, "plain"); });
     pylon::registry::http::Hooks hooks;
     hooks.on_stop = [&] {
         stop_hook = true;
         std::lock_guard lock(mutex);
-        for (auto& p : parked) p.send(Response::text(200, "stopping"));
+        for (auto& [n, p] : parked) p.send(Response::text(200, "stopping"));
         parked.clear();
     };
     auto server = std::make_unique<TestServer>(router, pylon::test::small_config(), hooks);
@@ -458,11 +459,12 @@ TEST_CASE("Server deferred routes answer later from any thread, without holding 
     // Answered from this thread (directly) and through a worker; a second send is ignored.
     {
         std::lock_guard lock(mutex);
-        parked[0].send(Response::text(200, "direct"));
-        parked[0].send(Response::text(200, "twice"));
-        parked[1].send_from_worker([] { return Response::text(200, "from a worker"); });
-        CHECK(parked[1].sent());
-        parked.erase(parked.begin(), parked.begin() + 2);
+        parked.at(0).send(Response::text(200, "direct"));
+        parked.at(0).send(Response::text(200, "twice"));
+        parked.at(1).send_from_worker([] { return Response::text(200, "from a worker"); });
+        CHECK(parked.at(1).sent());
+        parked.erase(0);
+        parked.erase(1);
     }
     auto first = clients[0]->read_response();
     REQUIRE(first);
