@@ -10,7 +10,7 @@
 //       [--duration 0] [--concurrency 64] [--name-prefix sim] [--seed 1]
 //
 // The status file (JSON, rewritten atomically every second) counts devices by the release they
-// run, failed and refused updates, errors, requests, and the latency of director requests that
+// run, failed updates, errors, requests, and the latency of director requests that
 // did not wait (p50/p99).
 #include <sys/resource.h>
 
@@ -136,7 +136,7 @@ struct Stats {
     // profile -> enrolled devices, and target -> devices of the profile running it
     std::map<std::string, int> profile_devices;
     std::map<std::string, std::map<std::string, int>> profile_targets;
-    std::int64_t installs = 0, failed_updates = 0, refused = 0, errors = 0;
+    std::int64_t installs = 0, failed_updates = 0, errors = 0;
     std::int64_t director_requests = 0, not_modified = 0, reports = 0;
     std::map<std::string, std::int64_t> error_kinds;
     std::vector<double> latencies_ms;  // director requests that did not wait

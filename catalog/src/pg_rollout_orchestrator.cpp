@@ -236,22 +236,18 @@ Result<FleetRollback> PostgresCatalog::rollback_fleet(const std::string& fleet,
                                              r.id, fleet));
                 }
                 if (active_state(r.state)) {
-                    end_rollout(tx, r, actor, reason, true);
+                    out.devices = end_rollout(tx, r, actor, reason, true);
                 } else {
-                    const std::int64_t moved = roll_back_members(tx, r.id, r.release.id, actor);
+                    out.devices = roll_back_members(tx, r.id, r.release.id, actor);
                     tx.exec_params(
                         "UPDATE rollouts SET state = 'rolled_back', reason = $2, updated_at = now()"
                         " WHERE id = $1",
                         r.id, reason);
-                    rollout_event(
-                        tx, r.id, "rolled_back", actor,
-                        {{"from", r.state}, {"reason", reason}, {"devices_rolled_back", moved}});
+                    rollout_event(tx, r.id, "rolled_back", actor,
+                                  {{"from", r.state},
+                                   {"reason", reason},
+                                   {"devices_rolled_back", out.devices}});
                 }
-                const auto n = tx.exec_params(
-                    "SELECT count(*) FROM device_events WHERE rollout_id = $1 AND kind = "
-                    "'rolled_back'",
-                    r.id);
-                out.devices = n[0][0].as<std::int64_t>();
                 return out;
             }
             PYLON_TRY_ASSIGN(const auto target,

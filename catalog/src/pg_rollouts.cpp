@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "pg_catalog.h"
 #include "pylon/catalog/errors.h"
@@ -157,8 +156,8 @@ std::int64_t roll_back_members(pqxx::work& tx, std::int64_t rollout, std::int64_
 }
 
 // Ends an active rollout: aborted, or (rollback) rolled_back with its members returned.
-void end_rollout(pqxx::work& tx, const Rollout& r, const std::string& actor,
-                 const std::string& reason, bool rollback) {
+std::int64_t end_rollout(pqxx::work& tx, const Rollout& r, const std::string& actor,
+                         const std::string& reason, bool rollback) {
     std::int64_t moved = 0;
     if (rollback) moved = roll_back_members(tx, r.id, r.release.id, actor);
     const std::string state = rollback ? "rolled_back" : "aborted";
@@ -174,6 +173,7 @@ void end_rollout(pqxx::work& tx, const Rollout& r, const std::string& actor,
     Json details = {{"from", r.state}, {"reason", reason}};
     if (rollback) details["devices_rolled_back"] = moved;
     rollout_event(tx, r.id, rollback ? "rolled_back" : "aborted", actor, details);
+    return moved;
 }
 
 }  // namespace rollouts

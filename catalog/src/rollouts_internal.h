@@ -25,8 +25,9 @@ Result<std::int64_t> release_id_of(pqxx::work& tx, const std::string& ns, const 
 // previous release; members end rolled_back (failed ones stay failed). How many moved.
 std::int64_t roll_back_members(pqxx::work& tx, std::int64_t rollout, std::int64_t release,
                                const std::string& actor);
-// Ends an active rollout: aborted, or (rollback) rolled_back with its members returned.
-void end_rollout(pqxx::work& tx, const Rollout& r, const std::string& actor,
-                 const std::string& reason, bool rollback);
+// Ends an active rollout: aborted, or (rollback) rolled_back with its members returned (how
+// many devices were reassigned).
+std::int64_t end_rollout(pqxx::work& tx, const Rollout& r, const std::string& actor,
+                         const std::string& reason, bool rollback);
 
 }  // namespace pylon::catalog::rollouts
