@@ -252,15 +252,10 @@ void add_device_routes(http::Router& router, ApiContext& ctx) {
                    PYLON_TRY_ASSIGN(std::string model, r.string("model", 129));
                    PYLON_TRY_ASSIGN(std::string version, r.string("version", 64));
                    PYLON_TRY(r.finish());
-                   const auto slash = model.find('/');
-                   if (slash == std::string::npos) {
-                       return Error(Errc::invalid_field, "model: expected namespace/name");
-                   }
-                   const std::string ns = model.substr(0, slash), name = model.substr(slash + 1);
-                   PYLON_TRY(check_name("model", ns));
-                   PYLON_TRY(check_name("model", name));
-                   PYLON_TRY_ASSIGN(auto d,
-                                    ctx.catalog.assign_release(id, ns, name, version, who.actor()));
+                   PYLON_TRY_ASSIGN(const auto names, split_model(model));
+                   PYLON_TRY_ASSIGN(
+                       auto d, ctx.catalog.assign_release(id, names.first, names.second, version,
+                                                          who.actor()));
                    audit(ctx, req, who, "device.assign", "device " + std::to_string(id),
                          {{"release", model + " " + version}});
                    return http::Response::json(200, device_json(d));

@@ -115,7 +115,8 @@ DirectorAnswer director_answer(ApiContext& ctx, const http::Request& req, bool m
     std::optional<std::uint32_t> wait;
     if (const auto prefer = req.headers.get("Prefer")) wait = prefer_wait(*prefer);
     if (wait) wait = std::min(*wait, kMaxDirectorWait);
-    auto answer = [&]() -> Result<http::Response> {
+    // nullopt: park the request (out.device, out.generation and out.wait are set).
+    auto answer = [&]() -> Result<std::optional<http::Response>> {
         if (ctx.director_key == nullptr) {
             return Error(Errc::unavailable, "this registry has no director key");
         }
@@ -151,7 +152,7 @@ DirectorAnswer director_answer(ApiContext& ctx, const http::Request& req, bool m
                 out.device = d.id;
                 out.generation = generation;
                 out.wait = *wait;
-                return Error(Errc::unavailable, "waiting for a change");
+                return std::optional<http::Response>();
             }
         } else {
             res = http::Response::json(200, Json::object());
@@ -163,10 +164,10 @@ DirectorAnswer director_answer(ApiContext& ctx, const http::Request& req, bool m
         return res;
     };
     auto r = answer();
-    if (r) {
-        out.response = std::move(*r);
-    } else if (out.wait == 0) {
+    if (!r) {
         out.response = error_response(r.error());
+    } else {
+        out.response = std::move(*r);
     }
     return out;
 }

@@ -99,17 +99,6 @@ Result<std::int32_t> parse_clock(std::string_view s) {
     return h * 60 + m;
 }
 
-Result<std::pair<std::string, std::string>> split_model(const std::string& model) {
-    const auto slash = model.find('/');
-    if (slash == std::string::npos) {
-        return Error(Errc::invalid_field, "model: expected namespace/name");
-    }
-    std::pair<std::string, std::string> out{model.substr(0, slash), model.substr(slash + 1)};
-    PYLON_TRY(check_name("model", out.first));
-    PYLON_TRY(check_name("model", out.second));
-    return out;
-}
-
 Result<catalog::WaveSpec> wave_from(const Json& j, std::size_t index) {
     const std::string path = "waves[" + std::to_string(index) + "]";
     if (!j.is_object()) return Error(Errc::invalid_field, path + ": an object");

@@ -456,4 +456,15 @@ std::optional<std::uint32_t> prefer_wait(std::string_view header) {
     return std::nullopt;
 }
 
+Result<std::pair<std::string, std::string>> split_model(const std::string& model) {
+    const auto slash = model.find('/');
+    if (slash == std::string::npos) {
+        return Error(Errc::invalid_field, "model: expected namespace/name");
+    }
+    std::pair<std::string, std::string> out{model.substr(0, slash), model.substr(slash + 1)};
+    PYLON_TRY(check_name("model", out.first));
+    PYLON_TRY(check_name("model", out.second));
+    return out;
+}
+
 }  // namespace pylon::registry::api

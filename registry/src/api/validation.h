@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pylon/common/result.h"
@@ -72,6 +73,9 @@ private:
     std::string path_;
     std::set<std::string, std::less<>> read_;
 };
+
+// A "namespace/name" model field → its two checked names (Errc::invalid_field otherwise).
+[[nodiscard]] Result<std::pair<std::string, std::string>> split_model(const std::string& model);
 
 // HTTP header helpers.
 // The value without surrounding spaces and tabs.
