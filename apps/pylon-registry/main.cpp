@@ -5,7 +5,8 @@
 //
 // Precedence: flags, then PYLON_REGISTRY_* environment variables, then the config file's
 // [registry] table, then defaults. Without --database-url the PG* variables apply (so it runs
-// under pg_virtualenv).
+// under pg_virtualenv); with none of them either, the registry starts its own PostgreSQL cluster
+// in DATA/postgresql and stops it when it stops (embedded_postgres.h).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 
 #include "pylon/common/config.h"
 #include "pylon/common/log.h"
+#include "pylon/registry/embedded_postgres.h"
 #include "pylon/registry/registry.h"
 
 int main(int argc, char** argv) {
@@ -24,7 +26,8 @@ int main(int argc, char** argv) {
     app.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
     app.add_option("--data-dir", data_dir, "directory for blobs, TUF metadata and admin.token");
     app.add_option("--database-url", database_url,
-                   "PostgreSQL conninfo or URI (default: the PG* environment variables)");
+                   "PostgreSQL conninfo or URI (default: the PG* environment variables, else "
+                   "\"embedded\": a private cluster in DATA/postgresql)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
     app.add_option("--log-format", log_format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
@@ -81,6 +84,20 @@ int main(int argc, char** argv) {
                 "beyond it are refused by the kernel",
                 static_cast<unsigned long long>(nofile.rlim_cur), settings->server.max_connections);
         }
+    }
+
+    // Declared before the registry: stopped after it.
+    std::unique_ptr<pylon::registry::EmbeddedPostgres> embedded;
+    if (pylon::registry::wants_embedded_postgres(settings->database_url)) {
+        auto pg = pylon::registry::EmbeddedPostgres::start({settings->data_dir / "postgresql",
+                                                            settings->embedded_postgres_bin_dir,
+                                                            settings->embedded_postgres_user});
+        if (!pg) {
+            pylon::log::error("start-up failed: {}", pg.error().what());
+            return 1;
+        }
+        embedded = std::move(*pg);
+        settings->database_url = embedded->conninfo();
     }
 
     auto registry = pylon::registry::Registry::create(std::move(*settings));

@@ -65,6 +65,14 @@ Result<RegistryConfig> RegistryConfig::from_config(const Config& config) {
     PYLON_TRY_ASSIGN(std::string data_dir, config.get_string("registry.data_dir", ""));
     c.data_dir = data_dir;
     PYLON_TRY_ASSIGN(c.database_url, config.get_string("registry.database_url", ""));
+    PYLON_TRY_ASSIGN(std::string pg_bin,
+                     config.get_string("registry.embedded_postgres_bin_dir", ""));
+    c.embedded_postgres_bin_dir = pg_bin;
+    PYLON_TRY_ASSIGN(c.embedded_postgres_user,
+                     config.get_string("registry.embedded_postgres_user", "postgres"));
+    if (c.embedded_postgres_user.empty()) {
+        return Error(pylon::Errc::invalid_argument, "registry.embedded_postgres_user is empty");
+    }
     PYLON_TRY_ASSIGN(auto io, count("registry.io_threads", 0, 256));
     PYLON_TRY_ASSIGN(auto workers, count("registry.worker_threads", 0, 1024));
     PYLON_TRY_ASSIGN(auto pool, count("registry.db_pool_size", 0, 1024));

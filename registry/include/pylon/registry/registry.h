@@ -26,8 +26,11 @@ namespace pylon::registry {
 struct RegistryConfig {
     http::ServerConfig server;       // listen address, threads, timeouts, TLS
     std::filesystem::path data_dir;  // blobs/, tuf/, admin.token
-    std::string database_url;        // libpq conninfo or URI; empty: the PG* variables
-    std::size_t db_pool_size = 0;    // 0: the number of worker threads
+    std::string database_url;        // libpq conninfo or URI; empty: the PG* variables, or
+                                     // the embedded cluster when none is set ("embedded")
+    std::filesystem::path embedded_postgres_bin_dir;  // empty: found (embedded_postgres.h)
+    std::string embedded_postgres_user = "postgres";  // runs the embedded server under root
+    std::size_t db_pool_size = 0;                     // 0: the number of worker threads
     std::uint64_t max_blob_size = std::uint64_t{64} << 30;
     std::chrono::seconds upload_session_idle{24 * 3600};  // then the session is removed
     std::chrono::seconds maintenance_interval{60};        // how often background tasks run
@@ -39,11 +42,11 @@ struct RegistryConfig {
     std::optional<std::filesystem::path> tuf_timestamp_key_file;
 
     // Reads the [registry] table of a config (keys: listen = "host:port", data_dir,
-    // database_url, io_threads, worker_threads, db_pool_size, tls_cert, tls_key, max_blob_size,
-    // max_connections, upload_session_idle_seconds, maintenance_interval_seconds,
-    // rollout_interval_ms, header_timeout_ms, body_read_timeout_ms, idle_timeout_ms,
-    // shutdown_grace_ms, tuf_root_file, tuf_targets_file, tuf_snapshot_key, tuf_timestamp_key),
-    // environment overrides included (PYLON_REGISTRY_LISTEN, ...).
+    // database_url, embedded_postgres_bin_dir, embedded_postgres_user, io_threads, worker_threads,
+    // db_pool_size, tls_cert, tls_key, max_blob_size, max_connections, upload_session_idle_seconds,
+    // maintenance_interval_seconds, rollout_interval_ms, header_timeout_ms, body_read_timeout_ms,
+    // idle_timeout_ms, shutdown_grace_ms, tuf_root_file, tuf_targets_file, tuf_snapshot_key,
+    // tuf_timestamp_key), environment overrides included (PYLON_REGISTRY_LISTEN, ...).
     [[nodiscard]] static Result<RegistryConfig> from_config(const Config& config);
 };
 
