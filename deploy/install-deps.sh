@@ -16,6 +16,9 @@ packages+=(curl)
 # faketime moves the device agent's clock past metadata expiry in its security test
 # (tests/agent_e2e/security_test.sh).
 packages+=(faketime)
+# nginx runs the TLS reverse-proxy example in front of a real registry, and systemd's
+# systemd-analyze checks the units (tests/deploy/).
+packages+=(nginx systemd)
 # clang-14 and its libFuzzer runtime (libclang_rt.fuzzer in libclang-rt-14-dev) build and run
 # the real libFuzzer targets (fuzz/run_libfuzzer.sh, CTest label `fuzz`).
 packages+=(clang-14 libclang-rt-14-dev)
@@ -49,3 +52,8 @@ echo "install-deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian starts nginx's default site on port 80 when it is installed: the tests run their own
+# nginx, so a freshly installed one is stopped and disabled again.
+if [[ " ${missing[*]} " == *" nginx "* ]] && [ -d /run/systemd/system ]; then
+    "${sudo[@]}" systemctl disable --now nginx >/dev/null 2>&1 || true
+fi

@@ -1,8 +1,6 @@
 // The device daemon (daemon.h).
 #include "pylon/agent/daemon.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +18,7 @@
 #include "pylon/agent/updater.h"
 #include "pylon/common/config.h"
 #include "pylon/common/log.h"
+#include "pylon/common/sd_notify.h"
 #include "pylon/runtime_server/server.h"
 
 namespace pylon::agent {
@@ -28,32 +27,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// sd_notify(3)'s protocol: one datagram to $NOTIFY_SOCKET ("@name": the abstract namespace).
-void sd_notify(const std::string& message) {
-    const char* path = std::getenv("NOTIFY_SOCKET");
-    if (path == nullptr || path[0] == '\0') return;
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    const std::size_t len = std::strlen(path);
-    if (len >= sizeof addr.sun_path) {
-        ::close(fd);
-        return;
-    }
-    std::memcpy(addr.sun_path, path, len);
-    if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
-    (void)::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL,
-                   reinterpret_cast<const sockaddr*>(&addr),
-                   static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
-    ::close(fd);
-}
-
 std::atomic<bool> g_stop{false};
 std::mutex g_mu;
 std::condition_variable g_cv;
 
 }  // namespace
+
+const std::set<std::string, std::less<>>& agent_config_keys() {
+    static const std::set<std::string, std::less<>> keys = {"state_dir",
+                                                            "update.poll_interval_s",
+                                                            "update.long_poll_s",
+                                                            "update.bandwidth_bytes_per_s",
+                                                            "update.health_timeout_ms",
+                                                            "update.max_activation_attempts",
+                                                            "update.ca_file",
+                                                            "device.region",
+                                                            "device.commercial_use",
+                                                            "device.accelerators",
+                                                            "serve.host",
+                                                            "serve.port",
+                                                            "serve.threads",
+                                                            "serve.model_id"};
+    return keys;
+}
 
 Result<AgentConfig> load_agent_config(const fs::path& file, bool required) {
     std::error_code ec;
@@ -63,20 +59,7 @@ Result<AgentConfig> load_agent_config(const fs::path& file, bool required) {
     } else if (required) {
         return Error(Errc::not_found, "config file " + file.string() + " does not exist");
     }
-    static const std::set<std::string, std::less<>> known = {"state_dir",
-                                                             "update.poll_interval_s",
-                                                             "update.long_poll_s",
-                                                             "update.bandwidth_bytes_per_s",
-                                                             "update.health_timeout_ms",
-                                                             "update.max_activation_attempts",
-                                                             "update.ca_file",
-                                                             "device.region",
-                                                             "device.commercial_use",
-                                                             "device.accelerators",
-                                                             "serve.host",
-                                                             "serve.port",
-                                                             "serve.threads",
-                                                             "serve.model_id"};
+    const auto& known = agent_config_keys();
     for (const auto& k : cfg.file_keys()) {
         if (!known.contains(k)) {
             return Error(Errc::invalid_argument, file.string() + ": unknown key " + k);

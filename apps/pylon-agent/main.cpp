@@ -14,6 +14,7 @@
 #include "pylon/agent/hardware.h"
 #include "pylon/agent/journal.h"
 #include "pylon/agent/updater.h"
+#include "pylon/common/config.h"
 #include "pylon/common/file_io.h"
 #include "pylon/signing/tuf/updater.h"
 
@@ -109,6 +110,21 @@ int cmd_update_once(const std::string& state_dir, const UpdateArgs& a) {
                                                                                               : 3;
 }
 
+// After load_agent_config accepted it: which keys the file and environment leave at defaults.
+int cmd_check_config(const std::string& file) {
+    auto cfg = std::filesystem::exists(file)
+                   ? pylon::Config::load_file(file, "PYLON_AGENT_")
+                   : pylon::Result<pylon::Config>(pylon::Config::empty("PYLON_AGENT_"));
+    if (!cfg) return fail(cfg.error());
+    std::string defaults;
+    for (const auto& key : pylon::agent::agent_config_keys()) {
+        if (!cfg->has(key)) defaults += (defaults.empty() ? "" : ", ") + key;
+    }
+    std::printf("pylon-agent: configuration OK\nat their defaults: %s\n",
+                defaults.empty() ? "(none)" : defaults.c_str());
+    return 0;
+}
+
 int cmd_status(const std::string& state_dir, bool json) {
     using namespace pylon::agent;
     auto identity = IdentityStore(state_dir).load();
@@ -173,6 +189,7 @@ int cmd_status(const std::string& state_dir, bool json) {
 
 int main(int argc, char** argv) {
     CLI::App app("pylon-agent: the Pylon device agent");
+    app.set_version_flag("--version", "pylon-agent " PYLON_VERSION);
     app.require_subcommand(1);
     std::vector<std::string> accelerators;
     auto* probe =
@@ -220,6 +237,10 @@ int main(int argc, char** argv) {
     run->add_option("--config", config_file, "TOML configuration (PYLON_AGENT_* overrides)")
         ->capture_default_str()
         ->each([&](const std::string&) { config_given = true; });
+    bool check_config = false;
+    run->add_flag("--check-config", check_config,
+                  "Check the configuration (file and PYLON_AGENT_* variables), say which keys are "
+                  "at their defaults, and exit");
     UpdateArgs ua;
     auto* once = app.add_subcommand(
         "update-once", "One update cycle: director, TUF, download, verify, stage, activate");
@@ -237,6 +258,7 @@ int main(int argc, char** argv) {
     if (*run) {
         auto cfg = pylon::agent::load_agent_config(config_file, config_given);
         if (!cfg) return fail(cfg.error());
+        if (check_config) return cmd_check_config(config_file);
         return pylon::agent::run_daemon(*cfg);
     }
     if (*probe) return cmd_probe(accelerators);

@@ -15,11 +15,13 @@
 
 #include "pylon/common/config.h"
 #include "pylon/common/log.h"
+#include "pylon/common/sd_notify.h"
 #include "pylon/registry/embedded_postgres.h"
 #include "pylon/registry/registry.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"Pylon registry: signed model registry with a TUF repository"};
+    app.set_version_flag("--version", "pylon-registry " PYLON_VERSION);
     std::string config_file, listen, data_dir, database_url, log_level = "info",
                                                              log_format = "text";
     app.add_option("--config", config_file, "TOML config file ([registry] table)");
@@ -31,6 +33,10 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
     app.add_option("--log-format", log_format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
+    bool check_config = false;
+    app.add_flag("--check-config", check_config,
+                 "Check the configuration (file, environment, flags), say which keys are at "
+                 "their defaults, and exit");
     CLI11_PARSE(app, argc, argv);
 
     pylon::LogOptions log_options;
@@ -67,6 +73,17 @@ int main(int argc, char** argv) {
     if (settings->data_dir.empty()) {
         pylon::log::error("a data directory is needed (--data-dir or registry.data_dir)");
         return 2;
+    }
+
+    if (check_config) {
+        std::string defaults;
+        for (auto key : pylon::registry::registry_config_keys()) {
+            if (!config->has(key))
+                defaults += std::string(defaults.empty() ? "" : ", ") + std::string(key);
+        }
+        std::printf("pylon-registry: configuration OK\nat their defaults: %s\n",
+                    defaults.empty() ? "(none)" : defaults.c_str());
+        return 0;
     }
 
     // Every device may hold a connection (a long poll): raise the open-file limit as far as
@@ -110,7 +127,10 @@ int main(int argc, char** argv) {
         pylon::log::error("start-up failed: {}", started.error().what());
         return 1;
     }
+    // systemd (Type=notify): ready once listening; stopping once a signal ended wait().
+    pylon::sd_notify("READY=1\nSTATUS=listening on port " + std::to_string((*registry)->port()));
     (*registry)->wait();
+    pylon::sd_notify("STOPPING=1");
     (*registry)->stop();
     pylon::log::info("registry stopped");
     return 0;

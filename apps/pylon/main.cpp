@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
     CLI::App app{"Pylon: signed model registry and edge deployment orchestrator"};
     app.name("pylon");
     app.require_subcommand(1);
-    app.set_version_flag("--version", "pylon 0.1.0");
+    app.set_version_flag("--version", "pylon " PYLON_VERSION);
     app.failure_message([](const CLI::App* a, const CLI::Error& e) {
         // "A subcommand is required" hides the real mistake when a word was not recognised.
         const auto extra = a->remaining(true);

@@ -10,7 +10,7 @@
 using namespace pylon::agent;
 
 TEST_CASE("the example agent.toml parses to the defaults", "[agent][config]") {
-    const std::string example = std::string(PYLON_TEST_DATA) + "/../../deploy/systemd/agent.toml";
+    const std::string example = std::string(PYLON_TEST_DATA) + "/../../deploy/config/agent.toml";
     auto c = load_agent_config(example, true);
     REQUIRE(c);
     const AgentConfig d;

@@ -1,4 +1,5 @@
 // RegistryConfig from TOML + environment.
+#include <algorithm>
 #include <charconv>
 
 #include "pylon/registry/registry.h"
@@ -36,8 +37,46 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
     return std::pair{host, static_cast<std::uint16_t>(port)};
 }
 
+const std::vector<std::string_view>& registry_config_keys() {
+    static const std::vector<std::string_view> keys = {
+        "registry.listen",
+        "registry.data_dir",
+        "registry.database_url",
+        "registry.embedded_postgres_bin_dir",
+        "registry.embedded_postgres_user",
+        "registry.io_threads",
+        "registry.worker_threads",
+        "registry.db_pool_size",
+        "registry.max_connections",
+        "registry.tls_cert",
+        "registry.tls_key",
+        "registry.max_blob_size",
+        "registry.upload_session_idle_seconds",
+        "registry.maintenance_interval_seconds",
+        "registry.rollout_interval_ms",
+        "registry.header_timeout_ms",
+        "registry.body_read_timeout_ms",
+        "registry.idle_timeout_ms",
+        "registry.shutdown_grace_ms",
+        "registry.tuf_root_file",
+        "registry.tuf_targets_file",
+        "registry.tuf_snapshot_key",
+        "registry.tuf_timestamp_key",
+    };
+    return keys;
+}
+
 Result<RegistryConfig> RegistryConfig::from_config(const Config& config) {
     RegistryConfig c;
+    // A misspelt key would otherwise be silently ignored.
+    const auto& keys = registry_config_keys();
+    for (const auto& k : config.file_keys()) {
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+            return Error(pylon::Errc::invalid_argument,
+                         "unknown key " + k + " (the registry reads the [registry] table: " +
+                             "docs/OPERATIONS.md, deploy/config/registry.toml)");
+        }
+    }
     auto count = [&](std::string_view key, std::int64_t fallback,
                      std::int64_t max) -> Result<std::int64_t> {
         PYLON_TRY_ASSIGN(std::int64_t v, config.get_int(key, fallback));

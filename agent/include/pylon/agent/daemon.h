@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct AgentConfig {
 
 // Reads the file when it exists (`required`: it must), then the environment. Unknown keys and
 // values out of range are errors naming the key.
+// Every key load_agent_config reads ("state_dir", "update.poll_interval_s", ...); a file with
+// any other key is refused.
+[[nodiscard]] const std::set<std::string, std::less<>>& agent_config_keys();
 [[nodiscard]] Result<AgentConfig> load_agent_config(const std::filesystem::path& file,
                                                     bool required);
 

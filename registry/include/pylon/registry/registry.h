@@ -16,6 +16,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "pylon/common/config.h"
 #include "pylon/common/result.h"
@@ -49,6 +51,10 @@ struct RegistryConfig {
     // tuf_timestamp_key), environment overrides included (PYLON_REGISTRY_LISTEN, ...).
     [[nodiscard]] static Result<RegistryConfig> from_config(const Config& config);
 };
+
+// Every key RegistryConfig::from_config reads ("registry.listen", ...); a config file with any
+// other key is refused.
+[[nodiscard]] const std::vector<std::string_view>& registry_config_keys();
 
 // "host:port", "[v6]:port" → host and port. Errc::invalid_argument otherwise.
 [[nodiscard]] Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
