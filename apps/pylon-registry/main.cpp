@@ -8,16 +8,58 @@
 // under pg_virtualenv); with none of them either, the registry starts its own PostgreSQL cluster
 // in DATA/postgresql and stops it when it stops (embedded_postgres.h).
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "pylon/common/config.h"
 #include "pylon/common/log.h"
 #include "pylon/common/sd_notify.h"
 #include "pylon/registry/embedded_postgres.h"
 #include "pylon/registry/registry.h"
+
+namespace {
+
+// --run-with-database: the command as a child with the embedded cluster in its environment.
+int run_command(pylon::registry::EmbeddedPostgres& pg, const std::vector<std::string>& command) {
+    std::vector<char*> args;
+    for (const auto& a : command) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const std::string port = std::to_string(pylon::registry::EmbeddedPostgres::kPort);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        pylon::log::error("fork: {}", std::strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        ::setenv("PGHOST", pg.socket_dir().c_str(), 1);
+        ::setenv("PGPORT", port.c_str(), 1);
+        ::setenv("PGUSER", pylon::registry::EmbeddedPostgres::kUser, 1);
+        ::setenv("PGDATABASE", pylon::registry::EmbeddedPostgres::kDatabase, 1);
+        ::execvp(args[0], args.data());
+        std::fprintf(stderr, "pylon-registry: cannot run %s: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (auto stopped = pg.stop(); !stopped) {
+        pylon::log::error("{}", stopped.error().what());
+        return rc != 0 ? rc : 1;
+    }
+    return rc;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Pylon registry: signed model registry with a TUF repository"};
@@ -37,7 +79,20 @@ int main(int argc, char** argv) {
     app.add_flag("--check-config", check_config,
                  "Check the configuration (file, environment, flags), say which keys are at "
                  "their defaults, and exit");
+    bool run_with_database = false;
+    std::vector<std::string> command;
+    app.add_flag("--run-with-database", run_with_database,
+                 "Maintenance: start only the embedded PostgreSQL, run the command given after "
+                 "-- with PGHOST, PGPORT, PGUSER and PGDATABASE set to it (e.g. pg_restore, "
+                 "psql), stop it, and exit with the command's status");
+    app.add_option("command", command, "With --run-with-database: the command (after --)");
     CLI11_PARSE(app, argc, argv);
+    if (run_with_database == command.empty()) {
+        std::fprintf(stderr,
+                     "pylon-registry: --run-with-database and a command after -- go "
+                     "together\n");
+        return 2;
+    }
 
     pylon::LogOptions log_options;
     log_options.level = log_level;
@@ -115,6 +170,15 @@ int main(int argc, char** argv) {
         }
         embedded = std::move(*pg);
         settings->database_url = embedded->conninfo();
+    }
+    if (run_with_database) {
+        if (!embedded) {
+            pylon::log::error(
+                "--run-with-database needs the embedded PostgreSQL (no "
+                "database_url, no PG* variables)");
+            return 2;
+        }
+        return run_command(*embedded, command);
     }
 
     auto registry = pylon::registry::Registry::create(std::move(*settings));

@@ -261,7 +261,7 @@ void run_delegate(const DelegateOptions& o) {
 
 struct RotateOptions {
     std::string dir, role;
-    std::vector<std::string> add, remove;
+    std::vector<std::string> add, remove, remove_files;
     std::uint32_t threshold = 0;
     SigningOptions sign;
 };
@@ -273,9 +273,12 @@ void run_rotate(const RotateOptions& o) {
     tuf::KeyChange change;
     for (const auto& k : o.add) change.add.push_back(load_public_key(k, &o.sign.pass));
     change.remove_keyids = o.remove;
+    for (const auto& k : o.remove_files) {
+        change.remove_keyids.push_back(load_public_key(k, &o.sign.pass).key_id());
+    }
     if (o.threshold > 0) change.threshold = o.threshold;
     if (change.add.empty() && change.remove_keyids.empty() && !change.threshold) {
-        throw CommandError("rotate needs --add-key, --remove-keyid or --threshold");
+        throw CommandError("rotate needs --add-key, --remove-key(id) or --threshold");
     }
     unwrap(repo.change_keys(o.role, change));
     publish(repo, ring, o.sign);
@@ -378,6 +381,8 @@ void add_tuf_repo_commands(CLI::App& app) {
         ->required();
     ro->add_option("--add-key", rot->add, "Public key to add (repeatable)");
     ro->add_option("--remove-keyid", rot->remove, "Key ID to remove (repeatable)");
+    ro->add_option("--remove-key", rot->remove_files,
+                   "Public (or private) key file whose key to remove (repeatable)");
     ro->add_option("--threshold", rot->threshold, "New threshold");
     rot->sign.add_to(ro);
     ro->footer(

@@ -28,10 +28,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kPort = 5432;              // only names the socket file; no TCP
 constexpr std::size_t kMaxSocket = 100;  // sockaddr_un holds 108 bytes
-constexpr const char* kUser = "pylon";
-constexpr const char* kDatabase = "pylon";
+constexpr int kPort = EmbeddedPostgres::kPort;
+constexpr const char* kUser = EmbeddedPostgres::kUser;
+constexpr const char* kDatabase = EmbeddedPostgres::kDatabase;
 
 struct Identity {
     uid_t uid;
@@ -219,6 +219,10 @@ const std::string& EmbeddedPostgres::conninfo() const noexcept {
     return impl_->conninfo;
 }
 
+const fs::path& EmbeddedPostgres::socket_dir() const noexcept {
+    return impl_->socket_dir;
+}
+
 Result<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::start(EmbeddedPostgresOptions o) {
     auto d = std::make_unique<Impl>();
     std::error_code ec;
@@ -275,7 +279,7 @@ Result<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::start(EmbeddedPostgr
 
     // The socket directory: inside DATA when the socket path fits, else a private /tmp one.
     d->socket_dir = d->dir / "run";
-    if ((d->socket_dir / ".s.PGSQL.5432").string().size() >= kMaxSocket ||
+    if ((d->socket_dir / (".s.PGSQL." + std::to_string(kPort))).string().size() >= kMaxSocket ||
         d->socket_dir.string().find('\'') != std::string::npos) {
         d->socket_dir = fs::path("/tmp") / ("pylon-pg-" + short_hash(d->dir.string()));
     }

@@ -42,8 +42,14 @@ public:
     EmbeddedPostgres(const EmbeddedPostgres&) = delete;
     EmbeddedPostgres& operator=(const EmbeddedPostgres&) = delete;
 
+    static constexpr int kPort = 5432;  // names the socket file only: no TCP
+    static constexpr const char* kUser = "pylon";
+    static constexpr const char* kDatabase = "pylon";
+
     // libpq conninfo of the `pylon` database.
     const std::string& conninfo() const noexcept;
+    // The directory of the server's Unix socket (libpq's host).
+    const std::filesystem::path& socket_dir() const noexcept;
     // Fast shutdown (sessions ended, checkpoint written); idempotent.
     [[nodiscard]] Result<void> stop();
 
