@@ -109,6 +109,7 @@ public:
     catalog::test::TestDatabase& db() { return db_; }
     const std::filesystem::path& data_dir() const { return data_dir_; }
     std::uint16_t port() const { return registry_->port(); }
+    const registry::Registry& registry() const { return *registry_; }
 
 private:
     catalog::test::TestDatabase db_;

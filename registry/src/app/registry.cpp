@@ -35,6 +35,7 @@ struct Registry::Impl {
     std::unique_ptr<blob::BlobStore> blobs;
     std::unique_ptr<tuf::TufHost> tuf;
     std::optional<signing::PrivateKey> director_key;
+    std::vector<std::pair<std::string, std::string>> routes;  // (method, pattern), for docs
     Metrics metrics;
     api::DirectorWatch director_watch;  // long polls of director documents
     std::unique_ptr<catalog::ChangeListener> changes;
@@ -226,6 +227,7 @@ Result<void> Registry::start() {
     api::add_rollout_routes(*router, *d.ctx);
     api::add_director_routes(*router, *d.ctx);
 
+    d.routes = router->routes();
     http::Hooks hooks;
     hooks.metrics = &d.metrics;
     hooks.on_stop = [&d] { d.director_watch.shutdown(); };
@@ -238,6 +240,10 @@ Result<void> Registry::start() {
     log::info("registry listening on {}:{} (data in {})", d.config.server.host, port(),
               d.config.data_dir.string());
     return {};
+}
+
+std::vector<std::pair<std::string, std::string>> Registry::routes() const {
+    return impl_->routes;
 }
 
 std::uint16_t Registry::port() const {

@@ -190,6 +190,13 @@ Router& Router::insert(Route route) {
     return *this;
 }
 
+std::vector<std::pair<std::string, std::string>> Router::routes() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(entries_.size());
+    for (const auto& e : entries_) out.emplace_back(e->route.method, e->route.pattern);
+    return out;
+}
+
 RouteMatch Router::match(std::string_view method, std::string_view path) const {
     RouteMatch result;
     const auto parts = split_path(path);

@@ -69,6 +69,8 @@ public:
     // Everything in the file comment, up to listening. Errors name the step that failed.
     [[nodiscard]] Result<void> start();
     std::uint16_t port() const;
+    // The REST routes served, as (method, pattern) — after start().
+    std::vector<std::pair<std::string, std::string>> routes() const;
     // SIGTERM / SIGINT stop the registry gracefully (call before start()).
     void install_signal_handlers();
     // Graceful: in-flight requests finish; background tasks stop. Idempotent.

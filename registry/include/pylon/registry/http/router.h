@@ -119,6 +119,8 @@ public:
 
     // `path` is decoded (as in Request::path).
     RouteMatch match(std::string_view method, std::string_view path) const;
+    // Every route as (method, pattern), in the order added (for docs checks and listings).
+    std::vector<std::pair<std::string, std::string>> routes() const;
 
 private:
     struct Entry;
