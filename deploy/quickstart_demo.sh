@@ -172,15 +172,14 @@ ask() {
     note "→ Once upon a time$(printf '%s' "$answer" | sed -n 's/.*"text":"\([^"]*\)".*/\1/p')"
 }
 
-# active VERSION: waits until the agent serves VERSION from its active slot, healthy (it reports
-# before the rollout counts it, so this may lag the rollout by a moment).
+# active VERSION: waits until the agent's API serves VERSION (the "serving:" line, written once
+# the new model took over the API; the rollout counts the device a moment earlier).
 active() {
-    local status slot
+    local status
     for _ in $(seq 300); do
         status=$("$bin/pylon-agent" status --state-dir "$dir/agent" 2>/dev/null) || true
-        slot=$(printf '%s\n' "$status" | sed -n 's/^active slot: *\([ab]\).*/\1/p')
-        if [ -n "$slot" ] && printf '%s\n' "$status" | grep -q '^state: *healthy' &&
-            printf '%s\n' "$status" | grep -q "^slot $slot: *acme/stories260k/$1/"; then
+        if printf '%s\n' "$status" | grep -q '^state: *healthy' &&
+            printf '%s\n' "$status" | grep -q "^serving: *acme/stories260k/$1/"; then
             printf '%s\n' "$status" | sed 's/^/   /'
             return 0
         fi

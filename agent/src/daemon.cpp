@@ -14,18 +14,44 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "pylon/agent/enroll.h"
+#include "pylon/agent/journal.h"
 #include "pylon/agent/updater.h"
 #include "pylon/common/config.h"
+#include "pylon/common/file_io.h"
 #include "pylon/common/log.h"
 #include "pylon/common/sd_notify.h"
 #include "pylon/runtime_server/server.h"
+#include "pylon/signing/tuf/metadata.h"
 
 namespace pylon::agent {
 
 namespace fs = std::filesystem;
 
 namespace {
+
+// serving.json: what the API serves now (written after each take-over, so it never runs ahead
+// of the API the way the journal's active slot does for a moment): the slot, its target, since
+// when. `pylon-agent status` shows it.
+void record_serving(const fs::path& state_dir, const std::string& model_file) {
+    nlohmann::json j = {
+        {"file", model_file},
+        {"since", signing::tuf::format_time(std::chrono::time_point_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now()))}};
+    std::error_code ec;
+    const auto rel =
+        fs::path(model_file).lexically_relative(fs::canonical(state_dir / "slots", ec));
+    if (!ec && !rel.empty() && *rel.begin() != "..") {
+        const std::string slot = rel.begin()->string();
+        j["slot"] = slot;
+        if (auto t = Slots(state_dir).installed(slot); t && *t) j["target"] = (*t)->path;
+    }
+    if (auto w = write_file_atomic(state_dir / "serving.json", j.dump() + "\n", 0600); !w) {
+        log::warn("pylon-agent: recording what is served: {}", w.error().what());
+    }
+}
 
 std::atomic<bool> g_stop{false};
 std::mutex g_mu;
@@ -159,6 +185,12 @@ int run_daemon(const AgentConfig& c) {
     log::info("pylon-agent: {}/{} (device {}), serving on http://{}:{} ({})", (*id)->fleet,
               (*id)->name, (*id)->device_id, c.serve_host, (*server)->port(),
               sc.model_path.empty() ? "no model yet" : sc.model_path);
+    if (sc.model_path.empty()) {
+        std::error_code ec;
+        fs::remove(c.state_dir / "serving.json", ec);
+    } else {
+        record_serving(c.state_dir, fs::canonical(sc.model_path).string());
+    }
     sd_notify("READY=1\nSTATUS=serving " +
               (sc.model_path.empty() ? std::string("no model yet") : sc.model_path));
 
@@ -202,11 +234,11 @@ int run_daemon(const AgentConfig& c) {
                 if (active && *active) {
                     // The new model is healthy and committed: it takes over the API.
                     const auto t0 = std::chrono::steady_clock::now();
-                    if (auto s =
-                            (*server)->replace_model(fs::canonical((*active)->string()).string());
-                        !s) {
+                    const auto file = fs::canonical((*active)->string()).string();
+                    if (auto s = (*server)->replace_model(file); !s) {
                         log::error("pylon-agent: serving the new model: {}", s.error().what());
                     } else {
+                        record_serving(c.state_dir, file);
                         log::info("pylon-agent: the new model took over the API in {:.1f} ms",
                                   std::chrono::duration<double, std::milli>(
                                       std::chrono::steady_clock::now() - t0)

@@ -151,6 +151,13 @@ int cmd_status(const std::string& state_dir, bool json) {
         if (j.is_object()) last_check = j;
     }
     if (last_check) out["last_check"] = *last_check;
+    std::optional<Json> serving;
+    if (auto text =
+            pylon::read_file(std::filesystem::path(state_dir) / "serving.json", 64 * 1024)) {
+        Json j = Json::parse(*text, nullptr, false);
+        if (j.is_object()) serving = j;
+    }
+    if (serving) out["serving"] = *serving;
     if (*identity) {
         out["identity"] = {{"registry", (*identity)->registry},
                            {"device_id", (*identity)->device_id},
@@ -176,6 +183,11 @@ int cmd_status(const std::string& state_dir, bool json) {
                     t.is_null() ? "(empty)" : t["path"].get<std::string>().c_str());
     }
     if (journal->target) std::printf("update:       %s\n", journal->target->path.c_str());
+    if (serving) {
+        std::printf("serving:      %s (slot %s, since %s)\n",
+                    serving->value("target", serving->value("file", "")).c_str(),
+                    serving->value("slot", "?").c_str(), serving->value("since", "").c_str());
+    }
     if (last_check) {
         std::printf("last check:   %s, %s: %s\n", last_check->value("at", "").c_str(),
                     last_check->value("outcome", "").c_str(),

@@ -51,7 +51,7 @@ check() {  # WANTED_VERSION (what should be active once settled) LABEL
     local stray
     stray=$(find "$state" -type f ! -path "$state/slots/*/model.gguf" ! -path "$state/slots/*/slot.json" \
         ! -path "$state/identity/*" ! -path "$state/tuf/*.json" ! -name journal.json \
-        ! -name director.json ! -name agent.lock ! -name hardware.json ! -name last_check.json ! -path "$state/downloads/*.part")
+        ! -name director.json ! -name agent.lock ! -name hardware.json ! -name last_check.json ! -name serving.json ! -path "$state/downloads/*.part")
     [[ -z "$stray" ]] || fail "$2: stray files: $stray"
     [[ $(find "$state/downloads" -type f 2>/dev/null | wc -l) -le 1 ]] || fail "$2: partial downloads pile up"
     [[ ! -e "$state/current.new" ]] || fail "$2: current.new left behind"

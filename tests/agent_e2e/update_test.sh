@@ -86,7 +86,7 @@ active_is "$models/stories260K-q4_0.gguf"
 # No stray files: the two slots, the journal, the identity, TUF metadata, the director document.
 stray=$(find "$state" -type f ! -path "$state/slots/*/model.gguf" ! -path "$state/slots/*/slot.json" \
     ! -path "$state/identity/*" ! -path "$state/tuf/*.json" ! -name journal.json ! -name director.json \
-    ! -name agent.lock ! -name hardware.json ! -name last_check.json)
+    ! -name agent.lock ! -name hardware.json ! -name last_check.json ! -name serving.json)
 [[ -z "$stray" ]] || fail "stray files: $stray"
 [[ -z "$(ls -A "$state/downloads" 2>/dev/null)" ]] || fail "downloads left behind"
 echo "agent update end to end: OK"

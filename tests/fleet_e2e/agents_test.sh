@@ -94,7 +94,7 @@ serving() {  # VERSION
         local ok=
         for _ in $(seq 150); do
             if "$agent" status --state-dir "$work/agent-$i" --json 2>/dev/null |
-                grep -q "acme/tiny/$1/$want/model.gguf"; then ok=1; break; fi
+                grep -q "\"target\": \"acme/tiny/$1/$want/model.gguf\""; then ok=1; break; fi
             sleep 0.1
         done
         [[ -n "$ok" ]] || { "$agent" status --state-dir "$work/agent-$i"; fail "box-$i does not run $1 ($want)"; }

@@ -27,6 +27,14 @@ check() {
     [ "$(grep -c '→ Once upon a time, there was' "$log")" -eq 3 ] || fail "not three completions"
     grep -Eq '^2 +home +acme/stories260k@1.1.0 +rolled_back' "$log" || fail "rollout 2 not rolled_back"
     grep -q "== Done" "$log" || fail "the story did not finish"
+    # 1.0.0 (Q4_0) and 1.1.0 (Q8_0) answer differently: after the rollback the API must answer
+    # as 1.0.0 did, not as 1.1.0.
+    local c1 c2 c3
+    c1=$(grep '→ Once upon a time' "$log" | sed -n 1p)
+    c2=$(grep '→ Once upon a time' "$log" | sed -n 2p)
+    c3=$(grep '→ Once upon a time' "$log" | sed -n 3p)
+    [ "$c1" != "$c2" ] || fail "1.1.0 answered exactly as 1.0.0: the upgrade did not reach the API"
+    [ "$c1" = "$c3" ] || fail "after the rollback the API does not answer as 1.0.0 did"
 }
 
 bash "$root/deploy/quickstart_demo.sh" "$bin" "$dir" >"$work/run1.log" 2>&1 ||
