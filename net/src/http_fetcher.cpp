@@ -4,6 +4,7 @@
 #include "pylon/net/http_fetcher.h"
 
 #include <openssl/ssl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -19,6 +20,8 @@
 #include <boost/beast/http/vector_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <utility>
 
@@ -60,7 +63,8 @@ bool is_ip_literal(const std::string& host) {
 // One connection to one URL's host.
 class Exchange {
 public:
-    Exchange(const HttpFetcherConfig& config, ssl::context& tls, const Url& url,
+    // `tls` is needed (non-null) for https URLs only.
+    Exchange(const HttpFetcherConfig& config, ssl::context* tls, const Url& url,
              Clock::time_point deadline)
         : config_(config), tls_(tls), url_(url), deadline_(deadline) {}
 
@@ -71,7 +75,7 @@ public:
         const auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
         if (ec) return fail("cannot resolve " + url_.host + ": " + ec.message());
         if (url_.scheme == "https") {
-            beast::ssl_stream<beast::tcp_stream> stream(ioc_, tls_);
+            beast::ssl_stream<beast::tcp_stream> stream(ioc_, *tls_);
             if (!is_ip_literal(url_.host) &&
                 SSL_set_tlsext_host_name(stream.native_handle(), url_.host.c_str()) != 1) {
                 return fail("cannot set TLS server name");
@@ -176,7 +180,7 @@ private:
     }
 
     const HttpFetcherConfig& config_;
-    ssl::context& tls_;
+    ssl::context* tls_;
     const Url& url_;
     Clock::time_point deadline_;
     asio::io_context ioc_;
@@ -186,7 +190,33 @@ private:
 
 struct HttpFetcher::Impl {
     HttpFetcherConfig config;
-    ssl::context tls{ssl::context::tls_client};
+    // Made at the first https request: a client of a plain-HTTP repository never initialises
+    // OpenSSL's TLS machinery (several MiB of a small daemon's resident memory).
+    std::optional<ssl::context> tls;
+
+    Result<ssl::context*> tls_context() {
+        if (tls) return &*tls;
+        ssl::context ctx(ssl::context::tls_client);
+        ErrorCode ec;
+        ctx.set_verify_mode(ssl::verify_peer, ec);
+        if (!ec && config.ca_file.empty()) {
+            ctx.set_default_verify_paths(ec);
+        } else if (!ec) {
+            ctx.load_verify_file(config.ca_file.string(), ec);
+        }
+        if (ec) {
+            return Error(
+                pylon::Errc::invalid_argument,
+                "cannot set up TLS certificate verification" +
+                    (config.ca_file.empty() ? std::string() : " with " + config.ca_file.string()) +
+                    ": " + ec.message());
+        }
+        if (SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
+            return Error(pylon::Errc::internal, "cannot require TLS 1.2");
+        }
+        tls.emplace(std::move(ctx));
+        return &*tls;
+    }
 };
 
 HttpFetcher::HttpFetcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -198,22 +228,11 @@ Result<std::unique_ptr<HttpFetcher>> HttpFetcher::create(HttpFetcherConfig confi
     if (impl->config.max_redirects < 0) {
         return Error(pylon::Errc::invalid_argument, "max_redirects must not be negative");
     }
-    ErrorCode ec;
-    impl->tls.set_verify_mode(ssl::verify_peer, ec);
-    if (!ec && impl->config.ca_file.empty()) {
-        impl->tls.set_default_verify_paths(ec);
-    } else if (!ec) {
-        impl->tls.load_verify_file(impl->config.ca_file.string(), ec);
-    }
-    if (ec) {
+    // A CA file that cannot be read is refused now, not at the first https request.
+    if (!impl->config.ca_file.empty() && ::access(impl->config.ca_file.c_str(), R_OK) != 0) {
         return Error(pylon::Errc::invalid_argument,
-                     "cannot set up TLS certificate verification" +
-                         (impl->config.ca_file.empty() ? std::string()
-                                                       : " with " + impl->config.ca_file.string()) +
-                         ": " + ec.message());
-    }
-    if (SSL_CTX_set_min_proto_version(impl->tls.native_handle(), TLS1_2_VERSION) != 1) {
-        return Error(pylon::Errc::internal, "cannot require TLS 1.2");
+                     "cannot set up TLS certificate verification with " +
+                         impl->config.ca_file.string() + ": " + std::strerror(errno));
     }
     return std::unique_ptr<HttpFetcher>(new HttpFetcher(std::move(impl)));
 }
@@ -225,7 +244,11 @@ Result<Bytes> HttpFetcher::fetch(const std::string& url_text, std::uint64_t max_
     Url url = std::move(parsed).value();
     const auto deadline = Clock::now() + impl_->config.total_timeout;
     for (int redirects = 0;; ++redirects) {
-        Exchange exchange(impl_->config, impl_->tls, url, deadline);
+        ssl::context* tls = nullptr;
+        if (url.scheme == "https") {
+            PYLON_TRY_ASSIGN(tls, impl_->tls_context());
+        }
+        Exchange exchange(impl_->config, tls, url, deadline);
         PYLON_TRY_ASSIGN(Answer answer, exchange.run(max_length));
         if (!answer.location) return std::move(answer.body);
         if (redirects >= impl_->config.max_redirects) {

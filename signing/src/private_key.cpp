@@ -10,6 +10,7 @@
 
 #include <array>
 
+#include "ed25519_der.h"
 #include "encrypted_key.h"
 #include "key_handle.h"
 #include "openssl_util.h"
@@ -126,6 +127,10 @@ Result<PrivateKey> PrivateKey::generate(KeyType type) {
 }
 
 Result<PrivateKey> PrivateKey::from_pkcs8_der(ByteView der) {
+    // Ed25519's fixed PKCS#8 form without OpenSSL (its decoders initialise a provider).
+    if (auto seed = detail::ed25519_payload(der, detail::kEd25519Pkcs8Prefix)) {
+        return Impl::from_seed(*seed);
+    }
     const unsigned char* p = der.data();
     ossl::Pkey pkey(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size())));
     if (!pkey) return Error(Errc::bad_key, "not a DER private key: " + ossl::take_errors());
@@ -139,6 +144,12 @@ Result<PrivateKey> PrivateKey::from_pkcs8_pem(std::string_view pem) {
         return Error(Errc::bad_key,
                      "PKCS#8 keys encrypted by OpenSSL are not supported; use "
                      "`openssl pkey -in KEY -out PLAIN` or a Pylon encrypted key");
+    }
+    if (auto der = detail::pem_body(pem, "PRIVATE KEY")) {
+        auto seed = detail::ed25519_payload(*der, detail::kEd25519Pkcs8Prefix);
+        auto key = seed ? std::optional(Impl::from_seed(*seed)) : std::nullopt;
+        sodium_memzero(der->data(), der->size());
+        if (key) return std::move(*key);
     }
     auto bio = ossl::mem_bio(pem);
     ossl::Pkey pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
@@ -200,6 +211,10 @@ Result<Bytes> PrivateKey::sign(ByteView message) const {
 }
 
 Result<Bytes> PrivateKey::to_pkcs8_der() const {
+    if (impl_->type == KeyType::ed25519) {
+        return detail::ed25519_der(detail::kEd25519Pkcs8Prefix,
+                                   ByteView(impl_->ed_sk.data(), crypto_sign_SEEDBYTES));
+    }
     PYLON_TRY_ASSIGN(ossl::Pkey pkey, impl_->to_pkey());
     ossl::Bio bio(BIO_new(BIO_s_mem()));
     if (!bio || i2d_PKCS8PrivateKey_bio(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr,
@@ -213,6 +228,12 @@ Result<Bytes> PrivateKey::to_pkcs8_der() const {
 }
 
 Result<std::string> PrivateKey::to_pkcs8_pem() const {
+    if (impl_->type == KeyType::ed25519) {
+        PYLON_TRY_ASSIGN(Bytes der, to_pkcs8_der());
+        std::string pem = detail::pem_encode(der, "PRIVATE KEY");
+        sodium_memzero(der.data(), der.size());
+        return pem;
+    }
     PYLON_TRY_ASSIGN(ossl::Pkey pkey, impl_->to_pkey());
     ossl::Bio bio(BIO_new(BIO_s_mem()));
     if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr,

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ed25519_der.h"
 #include "key_handle.h"
 #include "openssl_util.h"
 #include "pylon/signing/encoding.h"
@@ -136,6 +137,17 @@ Result<std::pair<KeyType, Bytes>> raw_public_from_pkey(EVP_PKEY* pkey) {
 Result<PublicKey> PublicKey::make(KeyType type, Bytes raw) {
     PublicKey key;
     key.type_ = type;
+    if (type == KeyType::ed25519) {
+        // Held as its 32 bytes only: libsodium verifies, and the DER form is fixed (no OpenSSL).
+        if (raw.size() != crypto_sign_PUBLICKEYBYTES) {
+            return Error(Errc::bad_key,
+                         "an Ed25519 public key is 32 bytes, got " + std::to_string(raw.size()));
+        }
+        key.raw_ = std::move(raw);
+        PYLON_TRY_ASSIGN(std::string canonical, canonical_json(key.to_tuf()));
+        key.key_id_ = to_hex(sha256(canonical));
+        return key;
+    }
     PYLON_TRY_ASSIGN(auto pkey, detail::pkey_from_raw_public(type, raw));
     PYLON_TRY_ASSIGN(auto normalized, detail::raw_public_from_pkey(pkey.get()));
     key.raw_ = std::move(normalized.second);
@@ -150,6 +162,9 @@ Result<PublicKey> PublicKey::from_raw(KeyType type, ByteView raw) {
 }
 
 Result<PublicKey> PublicKey::from_der(ByteView der) {
+    if (auto raw = detail::ed25519_payload(der, detail::kEd25519SpkiPrefix)) {
+        return make(KeyType::ed25519, Bytes(raw->begin(), raw->end()));
+    }
     const unsigned char* p = der.data();
     ossl::Pkey pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
     if (!pkey)
@@ -164,6 +179,11 @@ Result<PublicKey> PublicKey::from_pem(std::string_view pem) {
     if (pem.size() > 64 * 1024) return Error(Errc::bad_key, "public key PEM is too large");
     if (pem.find("-----BEGIN PUBLIC KEY-----") == std::string_view::npos) {
         return Error(Errc::bad_key, "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
+    }
+    if (auto der = detail::pem_body(pem, "PUBLIC KEY")) {
+        if (auto raw = detail::ed25519_payload(*der, detail::kEd25519SpkiPrefix)) {
+            return make(KeyType::ed25519, Bytes(raw->begin(), raw->end()));
+        }
     }
     auto bio = ossl::mem_bio(pem);
     ossl::Pkey pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
@@ -202,6 +222,7 @@ Result<PublicKey> PublicKey::from_tuf(const nlohmann::json& key) {
 }
 
 Bytes PublicKey::to_der() const {
+    if (type_ == KeyType::ed25519) return detail::ed25519_der(detail::kEd25519SpkiPrefix, raw_);
     unsigned char* out = nullptr;
     const int len = i2d_PUBKEY(handle_->pkey.get(), &out);
     if (len <= 0) std::abort();  // encoding a key we built and checked cannot fail
@@ -211,12 +232,7 @@ Bytes PublicKey::to_der() const {
 }
 
 std::string PublicKey::to_pem() const {
-    const Bytes der = to_der();
-    std::string b64 = base64_encode(der);
-    std::string pem = "-----BEGIN PUBLIC KEY-----\n";
-    for (std::size_t i = 0; i < b64.size(); i += 64) pem += b64.substr(i, 64) + "\n";
-    pem += "-----END PUBLIC KEY-----\n";
-    return pem;
+    return detail::pem_encode(to_der(), "PUBLIC KEY");
 }
 
 nlohmann::json PublicKey::to_tuf() const {

@@ -1,10 +1,16 @@
+// SHA-256 through OpenSSL's low-level SHA256_* functions: the same assembly (SHA-NI, AVX2) as
+// EVP, without EVP's provider machinery — fetching a digest initialises OpenSSL's default
+// provider, several MiB of resident pages that a small daemon (the device agent) otherwise
+// never needs. The functions are deprecated in OpenSSL 3 for new applications, not removed.
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
 #include "pylon/signing/sha256.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -16,48 +22,41 @@
 namespace pylon::signing {
 
 struct Sha256::Impl {
-    EVP_MD_CTX* ctx = nullptr;
-    ~Impl() { EVP_MD_CTX_free(ctx); }
+    SHA256_CTX ctx;
 };
 
 namespace {
 void must(int ok) {
-    // EVP digest calls fail only on allocation failure or a broken OpenSSL: crash loudly.
+    // The SHA256_* calls cannot fail on valid arguments: crash loudly if they do.
     if (ok != 1) std::abort();
-}
-const EVP_MD* sha256_md() {
-    // Fetch once: EVP_sha256() goes through the provider lookup on every init otherwise.
-    static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (!md) std::abort();
-    return md;
 }
 }  // namespace
 
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
-    impl_->ctx = EVP_MD_CTX_new();
-    if (!impl_->ctx) std::abort();
-    must(EVP_DigestInit_ex2(impl_->ctx, sha256_md(), nullptr));
+    must(SHA256_Init(&impl_->ctx));
 }
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::update(ByteView data) {
-    must(EVP_DigestUpdate(impl_->ctx, data.data(), data.size()));
+    must(SHA256_Update(&impl_->ctx, data.data(), data.size()));
 }
 
 Digest Sha256::finish() {
     Digest d{};
-    unsigned int len = 0;
-    must(EVP_DigestFinal_ex(impl_->ctx, d.data(), &len));
-    must(EVP_DigestInit_ex2(impl_->ctx, sha256_md(), nullptr));
+    must(SHA256_Final(d.data(), &impl_->ctx));
+    must(SHA256_Init(&impl_->ctx));
     return d;
 }
 
 Digest sha256(ByteView data) {
+    // Not OpenSSL's one-shot SHA256(): in OpenSSL 3 it goes through EVP_Q_digest.
+    SHA256_CTX ctx;
     Digest d{};
-    unsigned int len = 0;
-    must(EVP_Digest(data.data(), data.size(), d.data(), &len, sha256_md(), nullptr));
+    must(SHA256_Init(&ctx));
+    must(SHA256_Update(&ctx, data.data(), data.size()));
+    must(SHA256_Final(d.data(), &ctx));
     return d;
 }
 

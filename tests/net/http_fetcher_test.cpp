@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -290,5 +292,16 @@ TEST_CASE("HttpFetcher over HTTPS verifies the chain and the host name") {
         HttpFetcherConfig missing;
         missing.ca_file = dir / "nope.pem";
         CHECK_FALSE(HttpFetcher::create(missing).ok());
+    }
+    SECTION("a ca_file that holds no certificate is refused at the first https request") {
+        // The TLS context is made lazily (a plain-HTTP client never initialises it).
+        HttpFetcherConfig garbage;
+        garbage.ca_file = dir / "garbage.pem";
+        { std::ofstream(garbage.ca_file) << "not a certificate\n"; }
+        auto lazy = HttpFetcher::create(garbage);
+        REQUIRE(lazy.ok());
+        auto r = (*lazy)->fetch(server.url("/root.json"), 100);
+        REQUIRE_FALSE(r.ok());
+        CHECK_THAT(r.error().what(), Catch::Contains("cannot set up TLS certificate verification"));
     }
 }
