@@ -1,8 +1,8 @@
 // PrivateKey: generation, signing, PKCS#8 import/export and saving to disk.
 //
 // Ed25519 keys are held as libsodium's 64-byte secret key (seed || public key) and sign with
-// libsodium; OpenSSL is used only to read and write their PKCS#8 form. ECDSA keys (P-256,
-// P-384) are OpenSSL EVP_PKEYs.
+// libsodium; their fixed PKCS#8 form is read and written without OpenSSL (ed25519_der.h), which
+// reads only other forms. ECDSA keys (P-256, P-384) are OpenSSL EVP_PKEYs.
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
