@@ -7,6 +7,7 @@
 set -euo pipefail
 bin=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/tests/registry_e2e/lib.sh"  # registry_start (its fail() is replaced below)
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGSERVICE PGUSER PGPASSWORD
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
@@ -32,15 +33,9 @@ export PYLON_CONFIG_DIR=$work/cli
 pylon=$bin/pylon
 
 # The registry on loopback, its own PostgreSQL.
-"$bin/pylon-registry" --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/registry.log" 2>&1 &
-pids+=($!)
-port=
-for _ in $(seq 300); do
-    port=$(sed -n 's/.*registry listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/registry.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || fail "the registry did not start"
+registry_start "$work/data" embedded
+pids+=("$registry_pid")
+port=${registry_url##*:}
 
 # A CA and a certificate for localhost / 127.0.0.1 (the openssl CLI, as an operator would).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \

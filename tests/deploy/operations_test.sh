@@ -10,6 +10,7 @@ set -euo pipefail
 bin=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 doc=$root/docs/OPERATIONS.md
+source "$root/tests/registry_e2e/lib.sh"
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGSERVICE PGUSER PGPASSWORD
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
@@ -30,7 +31,9 @@ cleanup() {
 trap cleanup EXIT
 fail() {
     echo "operations_test: FAIL: $*" >&2
-    for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; } >&2; done
+    for f in "$work"/*.log "${DATA:-/nonexistent}.log"; do
+        [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; } >&2
+    done
     exit 1
 }
 
@@ -53,15 +56,9 @@ run_block() {  # NAME: runs it with DATA, BACKUP, OFFLINE and pylon's binaries o
         bash -euo pipefail -c "$text"
     ) >"$work/block-$1.log" 2>&1 || { cat "$work/block-$1.log"; fail "block $1 failed"; }
 }
-start_registry() {  # on the quickstart's port: the agent and the CLI know the registry by URL
-    "$bin/pylon-registry" --data-dir "$DATA" --listen "127.0.0.1:$port" >"$work/registry-$1.log" 2>&1 &
-    reg_pid=$!
-    for _ in $(seq 300); do
-        grep -q "registry listening" "$work/registry-$1.log" && return 0
-        kill -0 "$reg_pid" 2>/dev/null || fail "the registry did not start ($1)"
-        sleep 0.1
-    done
-    fail "the registry did not listen ($1)"
+start_registry() {  # (replaces lib.sh's) on the quickstart's port: the agent and the CLI know the registry by URL
+    E2E_LISTEN=127.0.0.1:$port registry_start "$DATA" embedded
+    reg_pid=$registry_pid
 }
 stop_registry() { kill -TERM "$reg_pid"; wait "$reg_pid" || fail "the registry did not stop cleanly"; reg_pid=; }
 root_field() {  # PYTHON-EXPRESSION on r (the registry's current root.json, signed part)
@@ -85,7 +82,7 @@ bash "$root/deploy/quickstart_demo.sh" --stop "$qs" >/dev/null
 rm -rf "$DATA"
 run_block restore
 start_registry restored
-grep -q "created the bootstrap admin token" "$work/registry-restored.log" &&
+grep -q "created the bootstrap admin token" "$DATA.log" &&
     fail "the restored registry made a new admin token"
 [ "$(cat "$DATA/admin.token")" = "$token_before" ] || fail "admin.token changed"
 "$pylon" models show acme/stories260k --version 1.1.0 >/dev/null || fail "1.1.0 is gone"

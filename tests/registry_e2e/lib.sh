@@ -8,8 +8,11 @@
 #   e2e_require_pg                   skip unless PGHOST is set (run under pg_virtualenv)
 #   e2e_createdb NAME                create a database, dropped again by e2e_cleanup
 #   registry_start DATA DB [VAR=VALUE...]
-#                                    start pylon-registry on 127.0.0.1:0 (environment VAR=VALUE
-#                                    added); sets registry_pid and registry_url; log in DATA.log
+#                                    start pylon-registry on ${E2E_LISTEN:-127.0.0.1:0}
+#                                    (environment VAR=VALUE added) on database DB, or with DB
+#                                    "embedded" on its own cluster in DATA/postgresql (the PG*
+#                                    variables removed for it); sets registry_pid and
+#                                    registry_url; log in DATA.log (emptied first)
 #   registry_kill [SIGNAL]           signal the registry (default TERM) and reap it
 #   http_status OUT_HEADERS CURL_ARGS...
 #                                    run curl, print the status code, headers into OUT_HEADERS
@@ -63,8 +66,13 @@ registry_start() {
     shift 2
     local log=$data.log
     : >"$log"
-    env "$@" "$bin/pylon-registry" --listen 127.0.0.1:0 --data-dir "$data" \
-        --database-url "dbname=$db" >>"$log" 2>&1 &
+    local database=(--database-url "dbname=$db") unset_pg=()
+    if [ "$db" = embedded ]; then
+        database=(--database-url embedded)
+        unset_pg=(-u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGSERVICE -u PGUSER)
+    fi
+    env "${unset_pg[@]}" "$@" "$bin/pylon-registry" --listen "${E2E_LISTEN:-127.0.0.1:0}" \
+        --data-dir "$data" "${database[@]}" >>"$log" 2>&1 &
     registry_pid=$!
     local addr=
     for _ in $(seq 300); do
