@@ -94,6 +94,7 @@ public:
     Result<Release> publish_release(const std::string& ns, const std::string& model,
                                     const std::string& version,
                                     const std::function<Result<void>()>& side_effect) override;
+    Result<void> with_tuf_lock(const std::function<Result<void>()>& fn) override;
     Result<Release> yank_release(const std::string& ns, const std::string& model,
                                  const std::string& version, const std::string& reason) override;
 

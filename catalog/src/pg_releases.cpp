@@ -187,6 +187,18 @@ Result<Release> PostgresCatalog::publish_release(const std::string& ns, const st
         false);
 }
 
+Result<void> PostgresCatalog::with_tuf_lock(const std::function<Result<void>()>& fn) {
+    // No retry: fn must run at most once.
+    return transact(
+        "writing TUF metadata",
+        [&](pqxx::work& tx) -> Result<void> {
+            tx.exec_params("SELECT pg_advisory_xact_lock($1)",
+                           static_cast<std::int64_t>(kPublishLockKey));
+            return fn();
+        },
+        false);
+}
+
 Result<Release> PostgresCatalog::yank_release(const std::string& ns, const std::string& model,
                                               const std::string& version,
                                               const std::string& reason) {

@@ -30,9 +30,9 @@ Result<void> check_top_level(ApiContext& ctx, const Metadata<Targets>& incoming)
         PYLON_TRY(check_name("delegations.roles.name", role.name));
         auto ns = ctx.catalog.get_namespace(role.name);
         if (!ns) {
-            return Error(Errc::invalid_field,
-                         "delegated role " + role.name + " is not a namespace of this registry "
-                         "(create it first: POST /v1/namespaces)");
+            return Error(Errc::invalid_field, "delegated role " + role.name +
+                                                  " is not a namespace of this registry "
+                                                  "(create it first: POST /v1/namespaces)");
         }
         const std::vector<std::string> expected = {role.name + "/*/*/*/*"};
         if (!role.paths || *role.paths != expected) {
@@ -55,8 +55,8 @@ Result<void> sync_publisher_keys(ApiContext& ctx, const Metadata<Targets>& top) 
             if (it == d.keys.end()) continue;
             keys.push_back({id, it->second.to_json().dump()});
         }
-        PYLON_TRY(ctx.catalog.set_publisher_keys(role.name, keys,
-                                                 static_cast<int>(role.threshold)));
+        PYLON_TRY(
+            ctx.catalog.set_publisher_keys(role.name, keys, static_cast<int>(role.threshold)));
     }
     return {};
 }
@@ -74,8 +74,8 @@ void add_tuf_routes(http::Router& router, ApiContext& ctx) {
     http::Handler metadata = [&ctx](http::Request& req) {
         auto bytes = ctx.tuf.metadata_bytes(req.param("file"));
         if (!bytes) {
-            return http::Response::error(404, "not_found",
-                                         "no TUF metadata file " + req.param("file").substr(0, 128));
+            return http::Response::error(
+                404, "not_found", "no TUF metadata file " + req.param("file").substr(0, 128));
         }
         http::Response r = http::Response::text(200, std::move(bytes).value(), "application/json");
         r.headers.set("Cache-Control", "no-cache");
@@ -95,25 +95,33 @@ void add_tuf_routes(http::Router& router, ApiContext& ctx) {
                }));
 
     router.add(
-        "POST", "/v1/tuf/targets",
-        wrap([&ctx](http::Request& req) -> Result<http::Response> {
+        "POST", "/v1/tuf/targets", wrap([&ctx](http::Request& req) -> Result<http::Response> {
             PYLON_TRY_ASSIGN(Principal who, authenticate(ctx, req));
             PYLON_TRY(require_admin(who));
             PYLON_TRY(parse_object(req.body));  // a clear JSON error before TUF parsing
+            // The catalog checks first (they need connections of their own), then the write
+            // under the publish lock shared by every replica.
+            PYLON_TRY_ASSIGN(auto parsed, Metadata<Targets>::parse(req.body));
+            PYLON_TRY(check_top_level(ctx, parsed));
             std::optional<Metadata<Targets>> accepted;
-            PYLON_TRY_ASSIGN(auto report,
-                             ctx.tuf.submit_role("targets", req.body,
-                                                 [&](const Metadata<Targets>& incoming,
-                                                     const Metadata<Targets>*) -> Result<void> {
-                                                     PYLON_TRY(check_top_level(ctx, incoming));
-                                                     accepted = incoming;
-                                                     return {};
-                                                 }));
+            std::optional<tuf::SubmitReport> submitted;
+            PYLON_TRY(ctx.catalog.with_tuf_lock([&]() -> Result<void> {
+                PYLON_TRY_ASSIGN(submitted,
+                                 ctx.tuf.submit_role("targets", req.body,
+                                                     [&](const Metadata<Targets>& incoming,
+                                                         const Metadata<Targets>*) -> Result<void> {
+                                                         accepted = incoming;
+                                                         return {};
+                                                     }));
+                return {};
+            }));
+            const auto& report = *submitted;
             auto synced = sync_publisher_keys(ctx, *accepted);
             if (!synced) {
-                log::error("publisher keys not mirrored into the catalog ({}); they will be at "
-                           "the next start",
-                           synced.error().to_string());
+                log::error(
+                    "publisher keys not mirrored into the catalog ({}); they will be at "
+                    "the next start",
+                    synced.error().to_string());
             }
             audit(ctx, req, who, "tuf.targets", "targets",
                   {{"version", report.version}, {"pending", report.pending}});

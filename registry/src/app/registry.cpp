@@ -148,9 +148,16 @@ void Registry::Impl::maintenance_loop() {
         } else if (*n > 0) {
             log::info("removed {} idle upload sessions", *n);
         }
-        if (auto r = tuf->refresh_if_expiring(signing::tuf::libc_now()); !r) {
+        // Under the publish lock: replicas sharing DATA/tuf take turns with publishes and with
+        // each other (the second finds the timestamp fresh and does nothing).
+        bool refreshed = false;
+        auto r = catalog->with_tuf_lock([&]() -> Result<void> {
+            PYLON_TRY_ASSIGN(refreshed, tuf->refresh_if_expiring(signing::tuf::libc_now()));
+            return {};
+        });
+        if (!r) {
             log::error("refreshing TUF timestamp: {}", r.error().to_string());
-        } else if (*r) {
+        } else if (refreshed) {
             log::info("re-signed the TUF timestamp");
         }
         lock.lock();

@@ -140,6 +140,11 @@ public:
     virtual Result<Release> publish_release(const std::string& ns, const std::string& model,
                                             const std::string& version,
                                             const std::function<Result<void>()>& side_effect) = 0;
+    // Runs `fn` inside a transaction holding pg_advisory_xact_lock(kPublishLockKey), the lock
+    // publish_release holds around its side effect: every writer of the shared TUF repository
+    // (publishes, new top-level targets, timestamp re-signing) takes turns across replicas. `fn`
+    // runs once and must not call the catalog (the transaction holds a pooled connection).
+    virtual Result<void> with_tuf_lock(const std::function<Result<void>()>& fn) = 0;
     // published → yanked, with the reason. invalid_state for drafts and yanked releases.
     virtual Result<Release> yank_release(const std::string& ns, const std::string& model,
                                          const std::string& version, const std::string& reason) = 0;
