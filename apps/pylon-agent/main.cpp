@@ -144,19 +144,16 @@ int cmd_status(const std::string& state_dir, bool json) {
         out["slots"][s] = *t ? (*t)->to_json() : Json();
     }
     if (journal->target) out["update_target"] = journal->target->path;
-    std::optional<Json> last_check;
-    if (auto text =
-            pylon::read_file(std::filesystem::path(state_dir) / "last_check.json", 64 * 1024)) {
+    // Informational files the daemon writes: absent or unreadable ones are left out.
+    auto info = [&](const char* file) -> std::optional<Json> {
+        auto text = pylon::read_file(std::filesystem::path(state_dir) / file, 64 * 1024);
+        if (!text) return std::nullopt;
         Json j = Json::parse(*text, nullptr, false);
-        if (j.is_object()) last_check = j;
-    }
+        return j.is_object() ? std::optional<Json>(std::move(j)) : std::nullopt;
+    };
+    const auto last_check = info("last_check.json");
     if (last_check) out["last_check"] = *last_check;
-    std::optional<Json> serving;
-    if (auto text =
-            pylon::read_file(std::filesystem::path(state_dir) / "serving.json", 64 * 1024)) {
-        Json j = Json::parse(*text, nullptr, false);
-        if (j.is_object()) serving = j;
-    }
+    const auto serving = info("serving.json");
     if (serving) out["serving"] = *serving;
     if (*identity) {
         out["identity"] = {{"registry", (*identity)->registry},
