@@ -185,6 +185,17 @@ void add_device_commands(CLI::App& app) {
         std::cout << "device " << field(d, "fleet") << "/" << field(d, "name") << " (" << id
                   << ") is to run " << release_text(d, "desired") << "\n";
     });
+    auto dr = std::make_shared<std::pair<RegistryOptions, std::string>>();
+    auto* revoke = devices->add_subcommand(
+        "revoke", "Revoke a device's credential (it is refused from then on; enrol it again)");
+    revoke->add_option("device", dr->second, "ID, FLEET/NAME or NAME")->required();
+    dr->first.add_to(revoke);
+    revoke->callback([dr] {
+        RegistryClient client(dr->first.resolve());
+        const std::string id = device_id(client, dr->second);
+        client.call(net::Method::delete_, "/v1/devices/" + id);
+        std::cout << "revoked device " << id << " (" << dr->second << ")\n";
+    });
     auto dlab =
         std::make_shared<std::tuple<RegistryOptions, std::string, std::vector<std::string>>>();
     auto* label = devices->add_subcommand(

@@ -133,4 +133,13 @@ done
 agent_root=$(python3 -c "import json; print(json.load(open('$qs/agent/tuf/root.json'))['signed']['version'])")
 [ "$agent_root" -eq "$version_after" ] || fail "the agent trusts root $agent_root, not $version_after"
 echo "   root $version_before -> $version_after; the CLI and the agent trust version $version_after"
+
+echo "-- a revoked device is refused (docs/OPERATIONS.md, \"Other keys\")"
+kill "$agent_pid" && wait "$agent_pid" 2>/dev/null || true
+agent_pid=
+"$pylon" devices revoke home/this-machine
+if "$bin/pylon-agent" check --state-dir "$qs/agent" >"$work/check.log" 2>&1; then
+    fail "the revoked device's credential still works"
+fi
+grep -q "revoked" "$work/check.log" || { cat "$work/check.log"; fail "no refusal naming the revocation"; }
 echo "operations_test: OK"
