@@ -16,6 +16,8 @@ packages+=(curl)
 # faketime moves the device agent's clock past metadata expiry in its security test
 # (tests/agent_e2e/security_test.sh).
 packages+=(faketime)
+# python3 runs the docs check (tests/docs/) and reads JSON in the end-to-end tests.
+packages+=(python3)
 # nginx runs the TLS reverse-proxy example in front of a real registry, and systemd's
 # systemd-analyze checks the units (tests/deploy/).
 packages+=(nginx systemd)
