@@ -1,6 +1,7 @@
 // The device daemon (daemon.h).
 #include "pylon/agent/daemon.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -249,6 +250,9 @@ int run_daemon(const AgentConfig& c) {
             sd_notify("STATUS=" + std::string(to_string(r->kind)) + ": " +
                       r->message.substr(0, 200));
         }
+        // A cycle's transient allocations (metadata, a download's buffers) are returned to the
+        // system before the agent waits: an idle agent should hold no more than it needs.
+        ::malloc_trim(0);
         // With long polls the cycle itself was the wait: go again soon, unless it failed, was
         // refused, or a long poll came back at once with nothing new (a registry that does not
         // wait: no spin).
