@@ -137,7 +137,7 @@ struct Stats {
     std::map<std::string, int> profile_devices;
     std::map<std::string, std::map<std::string, int>> profile_targets;
     std::int64_t installs = 0, failed_updates = 0, errors = 0;
-    std::int64_t director_requests = 0, not_modified = 0, reports = 0;
+    std::int64_t director_requests = 0, not_modified = 0, reports = 0, report_retries = 0;
     std::map<std::string, std::int64_t> error_kinds;
     std::vector<double> latencies_ms;  // director requests that did not wait
     std::string last_error;
@@ -299,10 +299,23 @@ Json release_of(const pylon::signing::tuf::DirectorDocument& doc) {
             {"version", p.value("version", "")}};
 }
 
+// A report the registry could not take now (503: its connections are busy; no answer) is sent
+// again after 0.5, 1, 2, 4 s, as a device would at its next attempt; only a report refused
+// otherwise, or still not taken after that, counts as an error.
 awaitable<void> send_report(Sim& sim, Connection& conn, const Headers& auth, std::string body) {
-    auto r = co_await conn.request(http::verb::post, "/v1/device/reports", auth, std::move(body),
-                                   std::chrono::seconds(30));
     auto& st = sim.stats;
+    std::optional<Reply> r;
+    for (int attempt = 0;; ++attempt) {
+        r = co_await conn.request(http::verb::post, "/v1/device/reports", auth, body,
+                                  std::chrono::seconds(30));
+        const bool transient = !r || r->status == 503;
+        if (!transient || attempt == 4) break;
+        {
+            std::lock_guard lock(st.mutex);
+            ++st.report_retries;
+        }
+        co_await sleep_for(sim.ioc, std::chrono::milliseconds(500 << attempt));
+    }
     std::lock_guard lock(st.mutex);
     ++st.reports;
     if (!r || r->status != 202) {
@@ -479,6 +492,7 @@ void write_status(Sim& sim, bool final) {
              {"director_requests", st.director_requests},
              {"not_modified", st.not_modified},
              {"reports", st.reports},
+             {"report_retries", st.report_retries},
              {"director_latency_ms",
               {{"samples", st.latencies_ms.size()},
                {"p50", percentile(st.latencies_ms, 0.5)},
