@@ -33,7 +33,10 @@ check() {
     c1=$(grep '→ Once upon a time' "$log" | sed -n 1p)
     c2=$(grep '→ Once upon a time' "$log" | sed -n 2p)
     c3=$(grep '→ Once upon a time' "$log" | sed -n 3p)
-    [ "$c1" != "$c2" ] || fail "1.1.0 answered exactly as 1.0.0: the upgrade did not reach the API"
+    # (On aarch64 both releases carry the same Q8_0 file: only x86_64 can tell them apart.)
+    if [ "$(uname -m)" = x86_64 ] && [ "$c1" = "$c2" ]; then
+        fail "1.1.0 answered exactly as 1.0.0: the upgrade did not reach the API"
+    fi
     [ "$c1" = "$c3" ] || fail "after the rollback the API does not answer as 1.0.0 did"
 }
 
