@@ -89,6 +89,13 @@ rc=0
 [ "$rc" -eq 1 ] || fail "second registry exited with $rc, not 1"
 grep -q "another pylon-registry uses" "$work/second.log" || fail "second registry: $(cat "$work/second.log")"
 
+echo "-- a wrong embedded_postgres_bin_dir is refused, naming it"
+rc=0
+PYLON_REGISTRY_EMBEDDED_POSTGRES_BIN_DIR=/nonexistent/bin "$bin/pylon-registry" \
+    --data-dir "$work/other" --listen 127.0.0.1:0 >"$work/badbin.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || fail "a wrong bin dir exited with $rc, not 1"
+grep -q "no initdb and pg_ctl in /nonexistent/bin" "$work/badbin.log" || fail "badbin: $(cat "$work/badbin.log")"
+
 echo "-- SIGTERM stops the registry and its PostgreSQL"
 stop TERM
 grep -q "embedded PostgreSQL: stopped" "$log" || fail "no stop logged"
