@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "commands.h"
@@ -171,6 +172,31 @@ void run_namespace_create(const NamespaceCreateOptions& o) {
     }
 
     tuf_client.refresh();
+    if (r.status == 409) {
+        // A new key set must still verify the namespace's current role: removing the keys that
+        // signed it would make every client refuse the namespace's releases. A rotation adds
+        // the new key first, publishes with it (which re-signs the role), then removes the old.
+        if (const auto role = tuf_client.role_bytes(o.name)) {
+            auto md = unwrap(tuf::Metadata<tuf::Targets>::parse(*role), o.name + ".json");
+            std::map<std::string, tuf::Key> by_id;
+            tuf::RoleKeys wanted;
+            wanted.threshold = o.threshold;
+            for (const auto& k : keys) {
+                by_id.emplace(k.key_id(), tuf::Key::from_public_key(k));
+                wanted.keyids.push_back(k.key_id());
+            }
+            if (auto ok = tuf::verify_with(md, o.name, by_id, wanted); !ok) {
+                throw CommandError(
+                    "refusing to re-delegate " + o.name + ": its current role (" + o.name +
+                    ".json version " + std::to_string(md.signed_.version) + ") is not signed by " +
+                    std::to_string(o.threshold) +
+                    " of the keys given, so every client would refuse its releases. Delegate "
+                    "the new key beside the old one, publish once with the new key (that "
+                    "re-signs the role), then remove the old key (docs/OPERATIONS.md, \"Key "
+                    "rotation\")");
+            }
+        }
+    }
     const auto current = tuf_client.role_bytes("targets");
     if (!current) throw CommandError("the trusted snapshot does not list targets.json");
     auto editor = unwrap(tuf::TargetsEditor::from_bytes(*current), "top-level targets");

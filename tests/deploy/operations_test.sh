@@ -52,7 +52,7 @@ run_block() {  # NAME: runs it with DATA, BACKUP, OFFLINE and pylon's binaries o
     echo "-- docs/OPERATIONS.md, $1:"
     printf '%s\n' "$text" | sed 's/^/   | /'
     (
-        export DATA BACKUP OFFLINE PATH="$bin:$PATH"
+        export DATA BACKUP OFFLINE KEYS PATH="$bin:$PATH"
         bash -euo pipefail -c "$text"
     ) >"$work/block-$1.log" 2>&1 || { cat "$work/block-$1.log"; fail "block $1 failed"; }
 }
@@ -133,6 +133,47 @@ done
 agent_root=$(python3 -c "import json; print(json.load(open('$qs/agent/tuf/root.json'))['signed']['version'])")
 [ "$agent_root" -eq "$version_after" ] || fail "the agent trusts root $agent_root, not $version_after"
 echo "   root $version_before -> $version_after; the CLI and the agent trust version $version_after"
+
+echo "-- publisher key rotation: add the new key, publish with it, remove the old one"
+KEYS=$qs
+run_block rotate-publisher-add
+# Removing the old key before anything is signed with the new one is refused.
+if (export DATA OFFLINE KEYS PATH="$bin:$PATH"; bash -euo pipefail -c "$(block rotate-publisher-remove)") \
+    >"$work/early-remove.log" 2>&1; then
+    fail "the old publisher key was removed while it alone signed acme.json"
+fi
+grep -q "refusing to re-delegate acme" "$work/early-remove.log" ||
+    { cat "$work/early-remove.log"; fail "the early removal was not refused with its reason"; }
+publish_120() {  # KEY: acme/stories260k@1.2.0 (one x86_64 build), signed with KEY
+    mkdir -p "$work/m120" && cp "$root/deploy/samples/stories260K-q8_0.gguf" "$work/m120/model.gguf"
+    "$pylon" publish acme/stories260k@1.2.0 --build x86_64-avx2 --arch x86_64 --isa avx2 \
+        --min-ram-mb 64 --format gguf --quantization Q8_0 --file "$work/m120/model.gguf" \
+        --key "$1" >"$work/publish-120.log" 2>&1
+}
+publish_120 "$KEYS/acme-2.key" || { cat "$work/publish-120.log"; fail "publishing with the new key"; }
+run_block rotate-publisher-remove
+"$pylon" pull acme/stories260k@1.2.0 --target x86_64-avx2 --out "$work/pulled3" >/dev/null ||
+    fail "pull after the publisher rotation"
+mkdir -p "$work/m130" && cp "$root/deploy/samples/stories260K-q4_0.gguf" "$work/m130/model.gguf"
+if "$pylon" publish acme/stories260k@1.3.0 --build x86_64-avx2 --arch x86_64 --isa avx2 \
+    --min-ram-mb 64 --format gguf --quantization Q4_0 --file "$work/m130/model.gguf" \
+    --key "$KEYS/acme.key" >"$work/publish-old.log" 2>&1; then
+    fail "a release signed with the removed publisher key was published"
+fi
+grep -q "bad_signature" "$work/publish-old.log" ||
+    { cat "$work/publish-old.log"; fail "the old key's release was refused for another reason"; }
+echo "   the removed key: $(tail -n 1 "$work/publish-old.log")"
+"$bin/pylon-agent" run --config "$qs/agent.toml" >"$work/agent2.log" 2>&1 &
+agent_pid=$!
+"$pylon" rollout create acme/stories260k@1.2.0 --fleet home --waves 100% >/dev/null
+id=$("$pylon" rollout list --fleet home | awk 'NR == 2 {print $1}')
+for _ in $(seq 300); do
+    state=$("$pylon" rollout status "$id" --json | sed -n 's/^  "state": "\([a-z_]*\)".*/\1/p')
+    [ "$state" = running ] || break
+    sleep 0.2
+done
+[ "$state" = completed ] || fail "the rollout of 1.2.0 (new publisher key) is $state"
+echo "   1.2.0 signed with the new key: pulled, rolled out; the old key is refused"
 
 echo "-- a revoked device is refused (docs/OPERATIONS.md, \"Other keys\")"
 kill "$agent_pid" && wait "$agent_pid" 2>/dev/null || true
