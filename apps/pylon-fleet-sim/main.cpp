@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "profiles.h"
 #include "pylon/common/bytes.h"
 #include "pylon/common/file_io.h"
 #include "pylon/common/log.h"
@@ -61,6 +62,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using pylon::fleet_sim::hash_text;
+using pylon::fleet_sim::mix;
+using pylon::fleet_sim::profiles;
+
 struct Options {
     std::string registry;
     std::string token;
@@ -77,56 +82,6 @@ struct Options {
     std::string name_prefix = "sim";
     std::uint64_t seed = 1;
 };
-
-// Hardware probes in the agent's vocabulary.
-const std::map<std::string, Json>& profiles() {
-    static const std::map<std::string, Json> p = {
-        {"x86_64-sse",
-         {{"arch", "x86_64"},
-          {"isa", {"sse4_2"}},
-          {"accelerators", Json::array()},
-          {"ram_mb", 2048}}},
-        {"x86_64-avx2",
-         {{"arch", "x86_64"},
-          {"isa", {"sse4_2", "avx", "avx2", "fma", "f16c"}},
-          {"accelerators", Json::array()},
-          {"ram_mb", 8192}}},
-        {"x86_64-avx512",
-         {{"arch", "x86_64"},
-          {"isa", {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl"}},
-          {"accelerators", Json::array()},
-          {"ram_mb", 16384}}},
-        {"aarch64-neon",
-         {{"arch", "aarch64"},
-          {"isa", {"neon", "dotprod"}},
-          {"accelerators", Json::array()},
-          {"ram_mb", 4096}}},
-        {"aarch64-small",
-         {{"arch", "aarch64"},
-          {"isa", {"neon"}},
-          {"accelerators", Json::array()},
-          {"ram_mb", 512}}},
-        {"jetson-orin",
-         {{"arch", "aarch64"},
-          {"isa", {"neon", "dotprod"}},
-          {"accelerators", {"cuda-sm87"}},
-          {"ram_mb", 8192}}},
-    };
-    return p;
-}
-
-std::uint64_t mix(std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-std::uint64_t hash_text(std::string_view s) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
-}
 
 // Shared counters (one thread runs every coroutine; the status writer reads under the mutex).
 struct Stats {
