@@ -37,6 +37,10 @@ check() {  # WANTED_VERSION (what should be active once settled) LABEL
     "$bin/pylon" run -m "$state/current/model.gguf" -p "Once" -n 2 -t 1 --temp 0 >/dev/null 2>&1 ||
         fail "$2: the active model does not load after the kill"
     local out all=""
+    # `timeout -s KILL` signals its whole process group, itself included, so it returns before
+    # the killed agent has finished exiting (on a loaded machine a thread stuck in fsync can take
+    # a second): wait until the agent's lock is free, or the next run finds "another pylon-agent".
+    flock -w 60 "$state/agent.lock" true || fail "$2: the killed agent held its lock for 60 s"
     # Settling may take a recovery run, the cycle that finishes the update, and one that finds
     # nothing to do; a loaded machine can add a retried step (a refused or failed call).
     for _ in 1 2 3 4 5; do
