@@ -61,6 +61,17 @@ start_registry() {  # (replaces lib.sh's) on the quickstart's port: the agent an
     reg_pid=$registry_pid
 }
 stop_registry() { kill -TERM "$reg_pid"; wait "$reg_pid" || fail "the registry did not stop cleanly"; reg_pid=; }
+rollout_completes() {  # VERSION WHY: a one-wave rollout to fleet home that must complete
+    "$pylon" rollout create "acme/stories260k@$1" --fleet home --waves 100% >/dev/null
+    local id state=
+    id=$("$pylon" rollout list --fleet home | awk 'NR == 2 {print $1}')
+    for _ in $(seq 300); do
+        state=$("$pylon" rollout status "$id" --json | sed -n 's/^  "state": "\([a-z_]*\)".*/\1/p')
+        [ "$state" = running ] || break
+        sleep 0.2
+    done
+    [ "$state" = completed ] || fail "the rollout of $1 ($2) is $state"
+}
 root_field() {  # PYTHON-EXPRESSION on r (the registry's current root.json, signed part)
     python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['signed']; print($1)" "$DATA/tuf/repo/metadata/root.json"
 }
@@ -121,15 +132,7 @@ cli_root=$(python3 -c "import json,glob; print(max(json.load(open(f))['signed'][
 echo "-- the agent follows: a rollout of 1.1.0 after the rotation completes"
 "$bin/pylon-agent" run --config "$qs/agent.toml" >"$work/agent.log" 2>&1 &
 agent_pid=$!
-"$pylon" rollout create acme/stories260k@1.1.0 --fleet home --waves 100% >/dev/null
-id=$("$pylon" rollout list --fleet home | awk 'NR == 2 {print $1}')
-state=
-for _ in $(seq 300); do
-    state=$("$pylon" rollout status "$id" --json | sed -n 's/^  "state": "\([a-z_]*\)".*/\1/p')
-    [ "$state" = running ] || break
-    sleep 0.2
-done
-[ "$state" = completed ] || fail "the rollout after the rotation is $state"
+rollout_completes 1.1.0 "after the rotation"
 agent_root=$(python3 -c "import json; print(json.load(open('$qs/agent/tuf/root.json'))['signed']['version'])")
 [ "$agent_root" -eq "$version_after" ] || fail "the agent trusts root $agent_root, not $version_after"
 echo "   root $version_before -> $version_after; the CLI and the agent trust version $version_after"
@@ -163,16 +166,7 @@ fi
 grep -q "bad_signature" "$work/publish-old.log" ||
     { cat "$work/publish-old.log"; fail "the old key's release was refused for another reason"; }
 echo "   the removed key: $(tail -n 1 "$work/publish-old.log")"
-"$bin/pylon-agent" run --config "$qs/agent.toml" >"$work/agent2.log" 2>&1 &
-agent_pid=$!
-"$pylon" rollout create acme/stories260k@1.2.0 --fleet home --waves 100% >/dev/null
-id=$("$pylon" rollout list --fleet home | awk 'NR == 2 {print $1}')
-for _ in $(seq 300); do
-    state=$("$pylon" rollout status "$id" --json | sed -n 's/^  "state": "\([a-z_]*\)".*/\1/p')
-    [ "$state" = running ] || break
-    sleep 0.2
-done
-[ "$state" = completed ] || fail "the rollout of 1.2.0 (new publisher key) is $state"
+rollout_completes 1.2.0 "signed with the new publisher key"
 echo "   1.2.0 signed with the new key: pulled, rolled out; the old key is refused"
 
 echo "-- a revoked device is refused (docs/OPERATIONS.md, \"Other keys\")"
